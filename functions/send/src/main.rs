@@ -1,0 +1,19 @@
+use std::sync::Arc;
+
+use lambda_http::{run, service_fn};
+use twostep::{Config, aws};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    let sdk = aws::sdk_config().await;
+    let hasher = aws::code_hasher(&sdk, &config).await?;
+    let sender = Arc::new(aws::sender(&sdk, &config));
+    let app = send::App {
+        core: aws::core(&sdk, config),
+        hasher,
+        sender,
+    };
+    run(service_fn(|request| send::handle(&app, request))).await
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs the local tools into the project's own ignored folder (.tools/), pinned, idempotent.
+# Re-running it does nothing when the pinned versions are already there.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+tools="$root/.tools"
+mkdir -p "$tools"
+
+log() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || { log "missing '$1': $2"; exit 1; }
+}
+need cargo "install Rust (rustup)"
+need python3 "install Python 3.11+"
+need npm "install Node.js 20+"
+need java "install a Java 17 runtime (DynamoDB Local is a jar): apt-get install -y openjdk-17-jre-headless"
+
+# A venv per requirements file; a stamp of the file's hash makes re-runs free.
+make_venv() {
+  local name=$1 req=$2 stamp
+  stamp="$tools/$name/.stamp-$(sha256sum "$req" | cut -c1-16)"
+  if [[ -f "$stamp" ]]; then return; fi
+  log "installing $(basename "$req") into .tools/$name"
+  rm -rf "${tools:?}/$name"
+  python3 -m venv "$tools/$name"
+  "$tools/$name/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+  touch "$stamp"
+}
+make_venv venv "$root/tools/requirements-local.txt"
+if [[ "${TWOSTEP_SKIP_SAM:-}" != 1 ]]; then
+  make_venv sam "$root/tools/requirements-sam.txt"
+fi
+
+jar="$tools/node/node_modules/amplify-dynamodb-simulator/emulator/DynamoDBLocal.jar"
+stamp="$tools/node/.stamp-$(sha256sum "$root/tools/package.json" | cut -c1-16)"
+if [[ ! -f "$jar" || ! -f "$stamp" ]]; then
+  log "installing DynamoDB Local into .tools/node"
+  mkdir -p "$tools/node"
+  cp "$root/tools/package.json" "$tools/node/package.json"
+  (cd "$tools/node" && npm install --silent --no-audit --no-fund >/dev/null)
+  touch "$stamp"
+fi
+[[ -f "$jar" ]] || { log "DynamoDB Local jar not found at $jar"; exit 1; }
+log "tools ready in .tools/"

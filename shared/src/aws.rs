@@ -1,0 +1,94 @@
+//! Start-up wiring shared by the functions: SDK clients from one configuration load,
+//! the code-hash key from Secrets Manager.
+
+use std::sync::Arc;
+
+use aws_config::BehaviorVersion;
+use aws_smithy_types::error::display::DisplayErrorContext;
+
+use crate::config::{Config, ConfigError};
+use crate::delivery::AwsSender;
+use crate::domain::CodeHasher;
+use crate::dynamodb::DynamoStore;
+use crate::service::{Core, SystemClock};
+
+/// Loads the SDK configuration once. Endpoints come from the standard
+/// `AWS_ENDPOINT_URL*` variables, so local emulators need no code.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// The core over DynamoDB and the system clock.
+pub fn core(sdk: &aws_config::SdkConfig, config: Config) -> Core {
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        config.table_name.clone(),
+    );
+    Core {
+        config: Arc::new(config),
+        store: Arc::new(store),
+        clock: Arc::new(SystemClock),
+    }
+}
+
+/// SMS and email delivery.
+pub fn sender(sdk: &aws_config::SdkConfig, config: &Config) -> AwsSender {
+    AwsSender::new(
+        aws_sdk_sns::Client::new(sdk),
+        aws_sdk_sesv2::Client::new(sdk),
+        &config.email_from,
+        config.sms_sender_id.as_deref(),
+    )
+}
+
+/// Reads the code-hash key(s) from Secrets Manager. The secret is JSON
+/// `{"current": "...", "previous": "..."}` (`previous` only during a rotation) or a plain
+/// string; each key is at least 32 bytes.
+pub async fn code_hasher(
+    sdk: &aws_config::SdkConfig,
+    config: &Config,
+) -> Result<CodeHasher, ConfigError> {
+    let problem = |problem: String| ConfigError {
+        variable: "CODE_HASH_SECRET_ID",
+        problem,
+    };
+    let out = aws_sdk_secretsmanager::Client::new(sdk)
+        .get_secret_value()
+        .secret_id(&config.code_hash_secret_id)
+        .send()
+        .await
+        .map_err(|e| {
+            problem(format!(
+                "could not be read from Secrets Manager: {}",
+                DisplayErrorContext(&e)
+            ))
+        })?;
+    let text = out
+        .secret_string()
+        .ok_or_else(|| problem("is not a string secret".to_owned()))?;
+    let (current, previous) = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(map)) => (
+            map.get("current")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
+            map.get("previous")
+                .and_then(|v| v.as_str())
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned),
+        ),
+        _ => (Some(text.to_owned()), None),
+    };
+    let current = current.ok_or_else(|| problem("has no \"current\" key".to_owned()))?;
+    for key in std::iter::once(&current).chain(previous.as_ref()) {
+        if key.len() < CodeHasher::MIN_KEY_LEN {
+            return Err(problem(format!(
+                "holds a key shorter than {} bytes",
+                CodeHasher::MIN_KEY_LEN
+            )));
+        }
+    }
+    Ok(CodeHasher::new(
+        current.as_bytes(),
+        previous.as_deref().map(str::as_bytes),
+    ))
+}

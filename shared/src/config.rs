@@ -1,0 +1,332 @@
+//! The one typed configuration, read once at start from the environment.
+
+use std::collections::HashMap;
+
+use crate::domain::{Country, EmailAddress};
+
+/// A configuration value that is missing or out of range: the function refuses to start.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {variable} {problem}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub variable: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+/// Every setting of the API contract, parsed and range-checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The DynamoDB table.
+    pub table_name: String,
+    /// Digits per code (4 to 10).
+    pub code_length: u8,
+    /// A code's life in seconds.
+    pub code_ttl_seconds: u32,
+    /// Checks allowed per code.
+    pub max_check_attempts: u32,
+    /// Seconds between sends to one destination.
+    pub resend_cooldown_seconds: u32,
+    /// Sends to one destination per window.
+    pub max_sends_per_window: u32,
+    /// Sends from one client address per window.
+    pub max_sends_per_ip: u32,
+    /// The send window in seconds.
+    pub send_window_seconds: u32,
+    /// Hours after which cleanup deletes an unverified contact (0: at the next run).
+    pub unverified_retention_hours: u32,
+    /// Region for numbers written without an international prefix.
+    pub default_country: Country,
+    /// Regions SMS may go to; empty means all.
+    pub sms_allowed_countries: Vec<Country>,
+    /// The SES sender identity.
+    pub email_from: EmailAddress,
+    /// The SNS sender ID, where the country supports one.
+    pub sms_sender_id: Option<String>,
+    /// The name the messages give.
+    pub brand_name: String,
+    /// Origins whose browsers may call the API.
+    pub allowed_origins: Vec<String>,
+    /// Origins a form post may be redirected to.
+    pub allowed_redirect_origins: Vec<String>,
+    /// When set, an SMS ends with the WebOTP line `@domain #code`.
+    pub webotp_domain: Option<String>,
+    /// The Secrets Manager secret (name or ARN) holding the code-hash key.
+    pub code_hash_secret_id: String,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&std::env::vars().collect())
+    }
+
+    /// Reads the given variables: the environment in production, a map in tests.
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let env = Env(vars);
+        let config = Self {
+            table_name: env.required("TABLE_NAME")?,
+            code_length: env.number("CODE_LENGTH", 6, 4, 10)?,
+            code_ttl_seconds: env.number("CODE_TTL_SECONDS", 600, 1, 86_400)?,
+            max_check_attempts: env.number("MAX_CHECK_ATTEMPTS", 5, 1, 100)?,
+            resend_cooldown_seconds: env.number("RESEND_COOLDOWN_SECONDS", 30, 0, 86_400)?,
+            max_sends_per_window: env.number("MAX_SENDS_PER_WINDOW", 5, 1, 1_000)?,
+            max_sends_per_ip: env.number("MAX_SENDS_PER_IP", 20, 1, 1_000_000)?,
+            send_window_seconds: env.number("SEND_WINDOW_SECONDS", 3_600, 1, 7 * 86_400)?,
+            unverified_retention_hours: env.number(
+                "UNVERIFIED_RETENTION_HOURS",
+                24,
+                0,
+                24 * 366,
+            )?,
+            default_country: env.country("DEFAULT_COUNTRY", "US")?,
+            sms_allowed_countries: env.countries("SMS_ALLOWED_COUNTRIES")?,
+            email_from: {
+                let raw = env.required("EMAIL_FROM")?;
+                EmailAddress::parse(&raw).map_err(|_| ConfigError {
+                    variable: "EMAIL_FROM",
+                    problem: "is not an email address".to_owned(),
+                })?
+            },
+            sms_sender_id: env.sender_id("SMS_SENDER_ID")?,
+            brand_name: env.brand("BRAND_NAME")?,
+            allowed_origins: env.origins("ALLOWED_ORIGINS")?,
+            allowed_redirect_origins: env.origins("ALLOWED_REDIRECT_ORIGINS")?,
+            webotp_domain: env.domain("WEBOTP_DOMAIN")?,
+            code_hash_secret_id: env.required("CODE_HASH_SECRET_ID")?,
+        };
+        Ok(config)
+    }
+
+    /// A code's life in milliseconds.
+    pub fn code_ttl_ms(&self) -> i64 {
+        i64::from(self.code_ttl_seconds) * 1_000
+    }
+
+    /// The cooldown in milliseconds.
+    pub fn cooldown_ms(&self) -> i64 {
+        i64::from(self.resend_cooldown_seconds) * 1_000
+    }
+
+    /// The send window in milliseconds.
+    pub fn send_window_ms(&self) -> i64 {
+        i64::from(self.send_window_seconds) * 1_000
+    }
+
+    /// The retention of unverified contacts in milliseconds.
+    pub fn retention_ms(&self) -> i64 {
+        i64::from(self.unverified_retention_hours) * 3_600_000
+    }
+}
+
+struct Env<'a>(&'a HashMap<String, String>);
+
+impl Env<'_> {
+    /// A set, non-blank value.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.get(name).map(str::to_owned).ok_or(ConfigError {
+            variable: name,
+            problem: "must be set".to_owned(),
+        })
+    }
+
+    fn number<T>(&self, name: &'static str, default: T, min: T, max: T) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        let Some(raw) = self.get(name) else {
+            return Ok(default);
+        };
+        let out_of_range = || ConfigError {
+            variable: name,
+            problem: format!("must be a whole number from {min} to {max}, not '{raw}'"),
+        };
+        let value: T = raw.parse().map_err(|_| out_of_range())?;
+        if value < min || value > max {
+            return Err(out_of_range());
+        }
+        Ok(value)
+    }
+
+    fn country(&self, name: &'static str, default: &str) -> Result<Country, ConfigError> {
+        let raw = self.get(name).unwrap_or(default);
+        Country::parse(raw).ok_or_else(|| ConfigError {
+            variable: name,
+            problem: format!("'{raw}' is not an ISO 3166 two-letter region"),
+        })
+    }
+
+    fn countries(&self, name: &'static str) -> Result<Vec<Country>, ConfigError> {
+        self.list(name)
+            .map(|raw| {
+                Country::parse(raw).ok_or_else(|| ConfigError {
+                    variable: name,
+                    problem: format!("'{raw}' is not an ISO 3166 two-letter region"),
+                })
+            })
+            .collect()
+    }
+
+    fn list(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.get(name)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    }
+
+    fn origins(&self, name: &'static str) -> Result<Vec<String>, ConfigError> {
+        self.list(name)
+            .map(|raw| {
+                let lower = raw.trim_end_matches('/').to_ascii_lowercase();
+                let ok = (lower.starts_with("https://") || lower.starts_with("http://"))
+                    && !lower.split_once("://").is_some_and(|(_, rest)| {
+                        rest.is_empty() || rest.contains(['/', '@', '?', '#'])
+                    });
+                if ok {
+                    Ok(lower)
+                } else {
+                    Err(ConfigError {
+                        variable: name,
+                        problem: format!(
+                            "'{raw}' is not an origin such as https://www.example.com"
+                        ),
+                    })
+                }
+            })
+            .collect()
+    }
+
+    fn sender_id(&self, name: &'static str) -> Result<Option<String>, ConfigError> {
+        let Some(raw) = self.get(name) else {
+            return Ok(None);
+        };
+        let ok = (1..=11).contains(&raw.len())
+            && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && raw.chars().any(|c| c.is_ascii_alphabetic());
+        if ok {
+            Ok(Some(raw.to_owned()))
+        } else {
+            Err(ConfigError {
+                variable: name,
+                problem: "must be 1 to 11 letters, digits or '-', with at least one letter"
+                    .to_owned(),
+            })
+        }
+    }
+
+    fn brand(&self, name: &'static str) -> Result<String, ConfigError> {
+        let raw = self.get(name).unwrap_or("twostep");
+        // The SMS must stay one GSM-7 segment: keep the brand short and in the basic charset.
+        let ok = raw.chars().count() <= 30 && raw.chars().all(crate::messages::is_gsm7_basic);
+        if ok {
+            Ok(raw.to_owned())
+        } else {
+            Err(ConfigError {
+                variable: name,
+                problem: "must be at most 30 characters of the GSM 7-bit alphabet (letters, digits, common punctuation)".to_owned(),
+            })
+        }
+    }
+
+    fn domain(&self, name: &'static str) -> Result<Option<String>, ConfigError> {
+        let Some(raw) = self.get(name) else {
+            return Ok(None);
+        };
+        let lower = raw.to_ascii_lowercase();
+        let ok = lower.len() <= 40
+            && lower.contains('.')
+            && lower
+                .split('.')
+                .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        if ok {
+            Ok(Some(lower))
+        } else {
+            Err(ConfigError {
+                variable: name,
+                problem: format!("'{raw}' is not a domain name"),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(extra: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut m: HashMap<String, String> = [
+            ("TABLE_NAME", "twostep"),
+            ("EMAIL_FROM", "codes@example.com"),
+            ("CODE_HASH_SECRET_ID", "twostep/code-hash-key"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        for (k, v) in extra {
+            m.insert((*k).to_owned(), (*v).to_owned());
+        }
+        m
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = Config::from_vars(&vars(&[])).expect("valid");
+        assert_eq!(c.code_length, 6);
+        assert_eq!(c.code_ttl_seconds, 600);
+        assert_eq!(c.max_check_attempts, 5);
+        assert_eq!(c.resend_cooldown_seconds, 30);
+        assert_eq!(c.max_sends_per_window, 5);
+        assert_eq!(c.max_sends_per_ip, 20);
+        assert_eq!(c.send_window_seconds, 3600);
+        assert_eq!(c.unverified_retention_hours, 24);
+        assert_eq!(c.default_country.code(), "US");
+        assert!(c.sms_allowed_countries.is_empty());
+        assert_eq!(c.brand_name, "twostep");
+        assert_eq!(c.sms_sender_id, None);
+    }
+
+    #[test]
+    fn an_out_of_range_value_names_its_variable() {
+        for (name, value) in [
+            ("CODE_LENGTH", "3"),
+            ("CODE_LENGTH", "11"),
+            ("CODE_LENGTH", "six"),
+            ("MAX_CHECK_ATTEMPTS", "0"),
+            ("DEFAULT_COUNTRY", "XX"),
+            ("SMS_ALLOWED_COUNTRIES", "DE,Germany"),
+            ("EMAIL_FROM", "not an address"),
+            ("BRAND_NAME", "Ünïcødé™"),
+            ("ALLOWED_ORIGINS", "example.com"),
+            ("SMS_SENDER_ID", "far-too-long-id"),
+        ] {
+            let err = Config::from_vars(&vars(&[(name, value)])).expect_err(name);
+            assert_eq!(err.variable, name);
+            assert!(err.to_string().contains(name));
+        }
+        let err = Config::from_vars(&HashMap::new()).expect_err("no table");
+        assert_eq!(err.variable, "TABLE_NAME");
+    }
+
+    #[test]
+    fn lists_are_comma_separated_and_trimmed() {
+        let c = Config::from_vars(&vars(&[
+            ("SMS_ALLOWED_COUNTRIES", " de, at ,CH"),
+            (
+                "ALLOWED_ORIGINS",
+                "https://a.example, http://localhost:8080/",
+            ),
+        ]))
+        .expect("valid");
+        let codes: Vec<_> = c.sms_allowed_countries.iter().map(Country::code).collect();
+        assert_eq!(codes, ["DE", "AT", "CH"]);
+        assert_eq!(
+            c.allowed_origins,
+            ["https://a.example", "http://localhost:8080"]
+        );
+    }
+}

@@ -1,0 +1,190 @@
+//! What is stored: a contact (one per destination) that carries its current code, and
+//! a verification record per code sent, which keeps the code's outcome.
+
+use super::{Channel, CodeHash, Destination, Locale, PersonName, VerificationId};
+
+/// Whether a contact has proven that it owns its destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactStatus {
+    /// Registered; no code confirmed yet.
+    Unverified,
+    /// A code sent to the destination was confirmed.
+    Verified,
+}
+
+impl ContactStatus {
+    /// The stored and shown name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Unverified => "unverified",
+            Self::Verified => "verified",
+        }
+    }
+}
+
+/// The life of the current code as stored on the contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeState {
+    /// Sent (or being sent) and not yet confirmed.
+    Pending,
+    /// Confirmed: spent.
+    Approved,
+    /// Its delivery failed: it was never seen and can never be used.
+    Failed,
+}
+
+impl CodeState {
+    /// The stored name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// The newest code sent to a contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentCode {
+    /// The verification it belongs to.
+    pub verification_id: VerificationId,
+    /// The keyed hash of the code.
+    pub hash: CodeHash,
+    /// When it stops being accepted (unix ms).
+    pub expires_at: i64,
+    /// Checks made so far, right or wrong.
+    pub attempts: u32,
+    /// Checks allowed, fixed when it was sent.
+    pub max_attempts: u32,
+    /// Where it is in its life.
+    pub state: CodeState,
+}
+
+impl CurrentCode {
+    /// Checks left before the code locks.
+    pub fn attempts_remaining(&self) -> u32 {
+        self.max_attempts.saturating_sub(self.attempts)
+    }
+}
+
+/// A contact: one per destination, created by the first send to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactRecord {
+    /// The phone number or email address that keys it.
+    pub destination: Destination,
+    /// Unverified or verified.
+    pub status: ContactStatus,
+    /// Given name, when the form had one.
+    pub first_name: Option<PersonName>,
+    /// Family name, when the form had one.
+    pub last_name: Option<PersonName>,
+    /// The language of the messages sent to it.
+    pub locale: Locale,
+    /// First registration (unix ms); cleanup ages unverified contacts by it.
+    pub created_at: i64,
+    /// When a code was first confirmed (unix ms).
+    pub verified_at: Option<i64>,
+    /// Times of the recent sends (unix ms), oldest first, at most the window's limit.
+    pub recent_sends: Vec<i64>,
+    /// No send before this time (unix ms).
+    pub cooldown_until: i64,
+    /// The newest code, if one was ever sent.
+    pub current: Option<CurrentCode>,
+    /// Verifications sent while unverified, so cleanup can delete them with the contact.
+    pub verification_ids: Vec<VerificationId>,
+    /// Bumped by every write; writes are conditional on it (optimistic locking).
+    pub version: u64,
+}
+
+impl ContactRecord {
+    /// Whether cleanup deletes this contact: still unverified, created before `cutoff`,
+    /// and not waiting for a code that is still valid at `now`.
+    pub fn is_stale(&self, cutoff: i64, now: i64) -> bool {
+        self.status == ContactStatus::Unverified
+            && self.created_at < cutoff
+            && !self
+                .current
+                .as_ref()
+                .is_some_and(|code| code.state == CodeState::Pending && code.expires_at > now)
+    }
+}
+
+/// What became of a verification, as recorded on its own record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerificationState {
+    /// Its code is the contact's current one (the contact holds the details).
+    Pending,
+    /// Confirmed.
+    Approved,
+    /// A newer code was sent to the same destination.
+    Replaced,
+    /// Its delivery failed.
+    Failed,
+}
+
+impl VerificationState {
+    /// The stored name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Replaced => "replaced",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// One verification: which destination it went to and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerificationRecord {
+    /// Its id.
+    pub id: VerificationId,
+    /// The contact it belongs to.
+    pub destination: Destination,
+    /// SMS or email.
+    pub channel: Channel,
+    /// When it was created (unix ms).
+    pub created_at: i64,
+    /// When its code expires (unix ms).
+    pub expires_at: i64,
+    /// Its recorded outcome.
+    pub state: VerificationState,
+    /// When it was approved (unix ms).
+    pub verified_at: Option<i64>,
+    /// Checks made, recorded when it stops being current.
+    pub final_attempts: Option<u32>,
+    /// Checks allowed.
+    pub max_attempts: u32,
+}
+
+/// A verification's status as the API shows it, derived from both records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerificationStatus {
+    /// Waiting for its code.
+    Pending,
+    /// Confirmed.
+    Approved,
+    /// Past its expiry.
+    Expired,
+    /// Too many wrong codes.
+    Locked,
+    /// A newer code was sent.
+    Replaced,
+    /// Never delivered.
+    Failed,
+}
+
+impl VerificationStatus {
+    /// The API name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Expired => "expired",
+            Self::Locked => "locked",
+            Self::Replaced => "replaced",
+            Self::Failed => "failed",
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Domain types: values that are valid by construction, parsed once at the edge.
+
+mod code;
+mod contact;
+mod destination;
+mod fields;
+
+pub use code::{CodeHash, CodeHasher, OtpCode, SubmittedCode, VerificationId};
+pub use contact::{
+    CodeState, ContactRecord, ContactStatus, CurrentCode, VerificationRecord, VerificationState,
+    VerificationStatus,
+};
+pub use destination::{Channel, Country, Destination, EmailAddress, PhoneNumber};
+pub use fields::{Locale, PersonName};
+
+/// Why a piece of input was refused; each variant names the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    /// The phone number does not parse, or is not a valid number.
+    #[error("phone: '{0}' is not a valid number")]
+    InvalidPhone(String),
+    /// The email address is not a deliverable address.
+    #[error("email: '{0}' is not a valid email address")]
+    InvalidEmail(String),
+    /// The channel is neither `sms` nor `email`.
+    #[error("channel: '{0}' is not one of sms, email")]
+    InvalidChannel(String),
+    /// The destination that the channel needs is missing.
+    #[error("{field}: {message}")]
+    MissingDestination {
+        /// The field that should have been given.
+        field: &'static str,
+        /// What is missing, in words.
+        message: &'static str,
+    },
+    /// Another field is out of its range or form.
+    #[error("{field}: {message}")]
+    InvalidField {
+        /// The field at fault.
+        field: &'static str,
+        /// What is wrong, in words.
+        message: String,
+    },
+    /// The code is not a run of digits of the configured length.
+    #[error("code: {0}")]
+    InvalidCodeFormat(String),
+}
+
+impl InputError {
+    /// The request field at fault, if one is.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::InvalidPhone(_) => Some("phone"),
+            Self::InvalidEmail(_) => Some("email"),
+            Self::InvalidChannel(_) => Some("channel"),
+            Self::MissingDestination { field, .. } | Self::InvalidField { field, .. } => {
+                Some(field)
+            }
+            Self::InvalidCodeFormat(_) => Some("code"),
+        }
+    }
+}
+
+/// Shortens user input before it is echoed in an error detail, so that a huge
+/// field cannot bloat the response.
+pub(crate) fn echo(raw: &str) -> String {
+    const MAX: usize = 40;
+    if raw.chars().count() <= MAX {
+        raw.to_owned()
+    } else {
+        let mut s: String = raw.chars().take(MAX).collect();
+        s.push('…');
+        s
+    }
+}

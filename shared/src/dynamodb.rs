@@ -1,0 +1,678 @@
+//! The [`Store`] on one DynamoDB table. The data model and the reasons it is race-free
+//! are in `docs/data-model.md`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update, WriteRequest,
+};
+use aws_smithy_types::error::display::DisplayErrorContext;
+
+use crate::domain::{
+    Channel, CodeHash, CodeState, ContactRecord, ContactStatus, CurrentCode, Destination, Locale,
+    PersonName, VerificationId, VerificationRecord, VerificationState,
+};
+use crate::store::{
+    AttemptOutcome, DeleteOutcome, SendWrite, StaleCursor, StalePage, Store, StoreError,
+};
+
+/// The sparse index of unverified contacts by age, which cleanup pages through.
+pub const UNVERIFIED_INDEX: &str = "unverified-by-age";
+/// The TTL attribute.
+pub const TTL_ATTRIBUTE: &str = "ttl";
+/// How long a verification's record outlives its code.
+pub const OUTCOME_RETENTION_MS: i64 = 24 * 3_600_000;
+
+const CONTACT_PREFIX: &str = "C#";
+const VERIFICATION_PREFIX: &str = "V#";
+const UNVERIFIED_PARTITION: &str = "u";
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The DynamoDB implementation of [`Store`].
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    /// A store on `table` through `client`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn contact_key(destination: &Destination) -> AttributeValue {
+    s(format!("{CONTACT_PREFIX}{}", destination.key()))
+}
+
+fn verification_key(id: &VerificationId) -> AttributeValue {
+    s(format!("{VERIFICATION_PREFIX}{}", id.as_str()))
+}
+
+fn unavailable<E, R>(what: &str, err: &SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::Unavailable(format!("{what}: {}", DisplayErrorContext(err)))
+}
+
+/// True when a cancelled transaction lost to a condition or to a concurrent transaction.
+fn lost_race(err: &SdkError<TransactWriteItemsError, impl std::fmt::Debug>) -> bool {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
+            e.cancellation_reasons().iter().any(|r| {
+                matches!(
+                    r.code(),
+                    Some("ConditionalCheckFailed" | "TransactionConflict")
+                )
+            })
+        }
+        _ => false,
+    }
+}
+
+// ---- reading items -------------------------------------------------------------------
+
+struct Reader<'a>(&'a Item);
+
+impl<'a> Reader<'a> {
+    fn opt_s(&self, name: &str) -> Option<&'a str> {
+        self.0
+            .get(name)
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str)
+    }
+
+    fn req_s(&self, name: &str) -> Result<&'a str, StoreError> {
+        self.opt_s(name)
+            .ok_or_else(|| StoreError::Corrupt(format!("missing {name}")))
+    }
+
+    fn opt_n<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, StoreError> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(v) => v
+                .as_n()
+                .ok()
+                .and_then(|raw| raw.parse().ok())
+                .map(Some)
+                .ok_or_else(|| StoreError::Corrupt(format!("{name} is not a number"))),
+        }
+    }
+
+    fn req_n<T: std::str::FromStr>(&self, name: &str) -> Result<T, StoreError> {
+        self.opt_n(name)?
+            .ok_or_else(|| StoreError::Corrupt(format!("missing {name}")))
+    }
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+fn parse_id(raw: &str) -> Result<VerificationId, StoreError> {
+    VerificationId::parse(raw)
+        .ok_or_else(|| StoreError::Corrupt("malformed verification id".to_owned()))
+}
+
+fn contact_from_item(item: &Item) -> Result<ContactRecord, StoreError> {
+    let r = Reader(item);
+    let key = r.req_s("pk")?;
+    let destination =
+        Destination::from_key(key.strip_prefix(CONTACT_PREFIX).unwrap_or(key)).map_err(corrupt)?;
+    let status = match r.req_s("status")? {
+        "verified" => ContactStatus::Verified,
+        _ => ContactStatus::Unverified,
+    };
+    let current = match r.opt_s("code_id") {
+        None => None,
+        Some(id) => Some(CurrentCode {
+            verification_id: parse_id(id)?,
+            hash: CodeHash {
+                mac: item
+                    .get("code_hash")
+                    .and_then(|v| v.as_b().ok())
+                    .map(|b| b.as_ref().to_vec())
+                    .ok_or_else(|| StoreError::Corrupt("missing code_hash".to_owned()))?,
+                key_id: r.req_s("code_key")?.to_owned(),
+            },
+            expires_at: r.req_n("code_expires")?,
+            attempts: r.req_n("code_attempts")?,
+            max_attempts: r.req_n("code_max")?,
+            state: match r.req_s("code_state")? {
+                "approved" => CodeState::Approved,
+                "failed" => CodeState::Failed,
+                _ => CodeState::Pending,
+            },
+        }),
+    };
+    let recent_sends = match item.get("sends").and_then(|v| v.as_l().ok()) {
+        None => Vec::new(),
+        Some(list) => list
+            .iter()
+            .map(|v| v.as_n().ok().and_then(|raw| raw.parse().ok()))
+            .collect::<Option<Vec<i64>>>()
+            .ok_or_else(|| StoreError::Corrupt("sends".to_owned()))?,
+    };
+    let verification_ids = match item.get("vids").and_then(|v| v.as_ss().ok()) {
+        None => Vec::new(),
+        Some(ids) => ids
+            .iter()
+            .map(|id| parse_id(id))
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(ContactRecord {
+        destination,
+        status,
+        first_name: r
+            .opt_s("first_name")
+            .map(|v| PersonName::parse(v, "first_name"))
+            .transpose()
+            .map_err(corrupt)?,
+        last_name: r
+            .opt_s("last_name")
+            .map(|v| PersonName::parse(v, "last_name"))
+            .transpose()
+            .map_err(corrupt)?,
+        locale: r
+            .opt_s("locale")
+            .map(Locale::parse)
+            .transpose()
+            .map_err(corrupt)?
+            .unwrap_or_default(),
+        created_at: r.req_n("created_at")?,
+        verified_at: r.opt_n("verified_at")?,
+        recent_sends,
+        cooldown_until: r.opt_n("cooldown_until")?.unwrap_or(0),
+        current,
+        verification_ids,
+        version: r.req_n("ver")?,
+    })
+}
+
+fn contact_to_item(c: &ContactRecord) -> Item {
+    let mut item: Item = HashMap::new();
+    item.insert("pk".into(), contact_key(&c.destination));
+    item.insert("kind".into(), s("contact"));
+    item.insert("status".into(), s(c.status.as_str()));
+    item.insert("channel".into(), s(c.destination.channel().as_str()));
+    if let Some(v) = &c.first_name {
+        item.insert("first_name".into(), s(v.as_str()));
+    }
+    if let Some(v) = &c.last_name {
+        item.insert("last_name".into(), s(v.as_str()));
+    }
+    item.insert("locale".into(), s(c.locale.as_str()));
+    item.insert("created_at".into(), n(c.created_at));
+    if let Some(v) = c.verified_at {
+        item.insert("verified_at".into(), n(v));
+    }
+    item.insert(
+        "sends".into(),
+        AttributeValue::L(c.recent_sends.iter().map(n).collect()),
+    );
+    item.insert("cooldown_until".into(), n(c.cooldown_until));
+    if let Some(code) = &c.current {
+        item.insert("code_id".into(), s(code.verification_id.as_str()));
+        item.insert(
+            "code_hash".into(),
+            AttributeValue::B(Blob::new(code.hash.mac.clone())),
+        );
+        item.insert("code_key".into(), s(&code.hash.key_id));
+        item.insert("code_expires".into(), n(code.expires_at));
+        item.insert("code_attempts".into(), n(code.attempts));
+        item.insert("code_max".into(), n(code.max_attempts));
+        item.insert("code_state".into(), s(code.state.as_str()));
+    }
+    if !c.verification_ids.is_empty() {
+        item.insert(
+            "vids".into(),
+            AttributeValue::Ss(
+                c.verification_ids
+                    .iter()
+                    .map(|id| id.as_str().to_owned())
+                    .collect(),
+            ),
+        );
+    }
+    if c.status == ContactStatus::Unverified {
+        // Present only while unverified: this is what makes the cleanup index sparse.
+        item.insert("unv".into(), s(UNVERIFIED_PARTITION));
+    }
+    item.insert("ver".into(), n(c.version));
+    item
+}
+
+fn verification_from_item(item: &Item) -> Result<VerificationRecord, StoreError> {
+    let r = Reader(item);
+    let key = r.req_s("pk")?;
+    Ok(VerificationRecord {
+        id: parse_id(key.strip_prefix(VERIFICATION_PREFIX).unwrap_or(key))?,
+        destination: Destination::from_key(r.req_s("dest")?).map_err(corrupt)?,
+        channel: match r.req_s("channel")? {
+            "email" => Channel::Email,
+            _ => Channel::Sms,
+        },
+        created_at: r.req_n("created_at")?,
+        expires_at: r.req_n("expires_at")?,
+        state: match r.req_s("state")? {
+            "approved" => VerificationState::Approved,
+            "replaced" => VerificationState::Replaced,
+            "failed" => VerificationState::Failed,
+            _ => VerificationState::Pending,
+        },
+        verified_at: r.opt_n("verified_at")?,
+        final_attempts: r.opt_n("final_attempts")?,
+        max_attempts: r.req_n("max_attempts")?,
+    })
+}
+
+fn verification_to_item(v: &VerificationRecord) -> Item {
+    let mut item: Item = HashMap::new();
+    item.insert("pk".into(), verification_key(&v.id));
+    item.insert("kind".into(), s("verification"));
+    item.insert("dest".into(), s(v.destination.key()));
+    item.insert("channel".into(), s(v.channel.as_str()));
+    item.insert("created_at".into(), n(v.created_at));
+    item.insert("expires_at".into(), n(v.expires_at));
+    item.insert("state".into(), s(v.state.as_str()));
+    item.insert("max_attempts".into(), n(v.max_attempts));
+    if let Some(at) = v.verified_at {
+        item.insert("verified_at".into(), n(at));
+    }
+    // DynamoDB's TTL is in seconds and deletes late: expiry is always checked in code.
+    item.insert(
+        TTL_ATTRIBUTE.into(),
+        n((v.expires_at + OUTCOME_RETENTION_MS) / 1_000),
+    );
+    item
+}
+
+// ---- the store -----------------------------------------------------------------------
+
+impl DynamoStore {
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if lost_race(&e) => Ok(false),
+            Err(e) => Err(unavailable("TransactWriteItems", &e)),
+        }
+    }
+
+    fn update(&self, key: AttributeValue) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+        Update::builder().table_name(&self.table).key("pk", key)
+    }
+}
+
+fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
+    r.map_err(|e| StoreError::Corrupt(format!("request builder: {e}")))
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn contact(
+        &self,
+        destination: &Destination,
+    ) -> Result<Option<ContactRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", contact_key(destination))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("GetItem contact", &e))?;
+        out.item().map(contact_from_item).transpose()
+    }
+
+    async fn record_send(&self, write: &SendWrite) -> Result<(), StoreError> {
+        let mut contact = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(contact_to_item(&write.contact)));
+        contact = match write.expected_version {
+            None => contact.condition_expression("attribute_not_exists(pk)"),
+            Some(v) => contact
+                .condition_expression("ver = :ver")
+                .expression_attribute_values(":ver", n(v)),
+        };
+        let verification = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(verification_to_item(&write.verification)))
+            .condition_expression("attribute_not_exists(pk)");
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .put(build(contact.build())?)
+                .build(),
+            TransactWriteItem::builder()
+                .put(build(verification.build())?)
+                .build(),
+        ];
+        if let Some((old, attempts)) = &write.replaced {
+            let update = self
+                .update(verification_key(old))
+                .update_expression("SET #state = :replaced, final_attempts = :attempts")
+                .condition_expression("#state = :pending")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":replaced", s(VerificationState::Replaced.as_str()))
+                .expression_attribute_values(":pending", s(VerificationState::Pending.as_str()))
+                .expression_attribute_values(":attempts", n(attempts));
+            items.push(
+                TransactWriteItem::builder()
+                    .update(build(update.build())?)
+                    .build(),
+            );
+        }
+        if self.transact(items).await? {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict)
+        }
+    }
+
+    async fn record_delivery_failure(
+        &self,
+        destination: &Destination,
+        id: &VerificationId,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let verification = self
+            .update(verification_key(id))
+            .update_expression("SET #state = :failed")
+            .condition_expression("#state = :pending")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":failed", s(VerificationState::Failed.as_str()))
+            .expression_attribute_values(":pending", s(VerificationState::Pending.as_str()));
+        let contact = self
+            .update(contact_key(destination))
+            .update_expression("SET code_state = :failed, cooldown_until = :now ADD ver :one")
+            .condition_expression("code_id = :id")
+            .expression_attribute_values(":failed", s(CodeState::Failed.as_str()))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":id", s(id.as_str()));
+        let both = vec![
+            TransactWriteItem::builder()
+                .update(build(verification.clone().build())?)
+                .build(),
+            TransactWriteItem::builder()
+                .update(build(contact.build())?)
+                .build(),
+        ];
+        if self.transact(both).await? {
+            return Ok(());
+        }
+        // A newer send already replaced this code on the contact: only its own record changes.
+        self.transact(vec![
+            TransactWriteItem::builder()
+                .update(build(verification.build())?)
+                .build(),
+        ])
+        .await
+        .map(|_| ())
+    }
+
+    async fn count_attempt(
+        &self,
+        destination: &Destination,
+        expected: Option<&VerificationId>,
+        now: i64,
+    ) -> Result<AttemptOutcome, StoreError> {
+        let mut condition = String::from(
+            "code_state = :pending AND code_attempts < code_max AND code_expires > :now",
+        );
+        if expected.is_some() {
+            condition.push_str(" AND code_id = :id");
+        }
+        // An item that a transaction is writing refuses updates for a moment: try again briefly.
+        for retry in 0..4u64 {
+            let mut request = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", contact_key(destination))
+                .update_expression("ADD code_attempts :one, ver :one")
+                .condition_expression(&condition)
+                .expression_attribute_values(":pending", s(CodeState::Pending.as_str()))
+                .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":one", n(1))
+                .return_values(ReturnValue::AllNew)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
+            if let Some(id) = expected {
+                request = request.expression_attribute_values(":id", s(id.as_str()));
+            }
+            match request.send().await {
+                Ok(out) => {
+                    let item = out
+                        .attributes()
+                        .ok_or_else(|| StoreError::Corrupt("no attributes".to_owned()))?;
+                    let contact = contact_from_item(item)?;
+                    return contact
+                        .current
+                        .map(AttemptOutcome::Counted)
+                        .ok_or_else(|| StoreError::Corrupt("counted a missing code".to_owned()));
+                }
+                Err(e) => match e.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                        let before = failed.item().map(contact_from_item).transpose()?;
+                        return Ok(AttemptOutcome::Refused(before));
+                    }
+                    Some(UpdateItemError::TransactionConflictException(_)) if retry < 3 => {
+                        tokio::time::sleep(Duration::from_millis(10 * (retry + 1))).await;
+                    }
+                    _ => return Err(unavailable("UpdateItem attempt", &e)),
+                },
+            }
+        }
+        Err(StoreError::Unavailable(
+            "UpdateItem attempt: item stayed in a transaction".to_owned(),
+        ))
+    }
+
+    async fn approve(
+        &self,
+        destination: &Destination,
+        id: &VerificationId,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let contact = self
+            .update(contact_key(destination))
+            .update_expression(
+                "SET code_state = :approved, #status = :verified, verified_at = if_not_exists(verified_at, :now) \
+                 REMOVE unv, vids ADD ver :one",
+            )
+            .condition_expression("code_id = :id AND code_state = :pending AND code_expires > :now")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":approved", s(CodeState::Approved.as_str()))
+            .expression_attribute_values(":verified", s(ContactStatus::Verified.as_str()))
+            .expression_attribute_values(":pending", s(CodeState::Pending.as_str()))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":id", s(id.as_str()));
+        let verification = self
+            .update(verification_key(id))
+            .update_expression("SET #state = :approved, verified_at = :now")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":approved", s(VerificationState::Approved.as_str()))
+            .expression_attribute_values(":now", n(now));
+        self.transact(vec![
+            TransactWriteItem::builder()
+                .update(build(contact.build())?)
+                .build(),
+            TransactWriteItem::builder()
+                .update(build(verification.build())?)
+                .build(),
+        ])
+        .await
+    }
+
+    async fn verification(
+        &self,
+        id: &VerificationId,
+    ) -> Result<Option<VerificationRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", verification_key(id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("GetItem verification", &e))?;
+        out.item().map(verification_from_item).transpose()
+    }
+
+    async fn stale_contacts(
+        &self,
+        created_before: i64,
+        after: Option<&StaleCursor>,
+        limit: u32,
+    ) -> Result<StalePage, StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(UNVERIFIED_INDEX)
+            .key_condition_expression("unv = :u AND created_at < :cutoff")
+            .expression_attribute_values(":u", s(UNVERIFIED_PARTITION))
+            .expression_attribute_values(":cutoff", n(created_before))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX));
+        if let Some(cursor) = after {
+            query = query
+                .exclusive_start_key("pk", s(format!("{CONTACT_PREFIX}{}", cursor.key)))
+                .exclusive_start_key("unv", s(UNVERIFIED_PARTITION))
+                .exclusive_start_key("created_at", n(cursor.created_at));
+        }
+        let out = query
+            .send()
+            .await
+            .map_err(|e| unavailable("Query stale contacts", &e))?;
+        let mut destinations = Vec::new();
+        for item in out.items() {
+            let reader = Reader(item);
+            let key = reader.req_s("pk")?;
+            destinations.push(
+                Destination::from_key(key.strip_prefix(CONTACT_PREFIX).unwrap_or(key))
+                    .map_err(corrupt)?,
+            );
+        }
+        let next = match out.last_evaluated_key() {
+            None => None,
+            Some(last) => {
+                let r = Reader(last);
+                let key = r.req_s("pk")?;
+                Some(StaleCursor {
+                    key: key.strip_prefix(CONTACT_PREFIX).unwrap_or(key).to_owned(),
+                    created_at: r.req_n("created_at")?,
+                })
+            }
+        };
+        Ok(StalePage { destinations, next })
+    }
+
+    async fn delete_stale_contact(
+        &self,
+        destination: &Destination,
+        created_before: i64,
+        now: i64,
+    ) -> Result<DeleteOutcome, StoreError> {
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", contact_key(destination))
+            .condition_expression(
+                "#status = :unverified AND created_at < :cutoff \
+                 AND (attribute_not_exists(code_state) OR code_state <> :pending OR code_expires <= :now)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":unverified", s(ContactStatus::Unverified.as_str()))
+            .expression_attribute_values(":pending", s(CodeState::Pending.as_str()))
+            .expression_attribute_values(":cutoff", n(created_before))
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        let old = match deleted {
+            Ok(out) => out.attributes,
+            Err(e) => {
+                return match e.as_service_error() {
+                    Some(err) if err.is_conditional_check_failed_exception() => {
+                        Ok(DeleteOutcome::Kept)
+                    }
+                    _ => Err(unavailable("DeleteItem contact", &e)),
+                };
+            }
+        };
+        let ids: Vec<String> = old
+            .as_ref()
+            .and_then(|item| item.get("vids"))
+            .and_then(|v| v.as_ss().ok())
+            .cloned()
+            .unwrap_or_default();
+        for chunk in ids.chunks(25) {
+            let mut requests: Vec<WriteRequest> = Vec::with_capacity(chunk.len());
+            for id in chunk {
+                let delete = build(
+                    DeleteRequest::builder()
+                        .key("pk", s(format!("{VERIFICATION_PREFIX}{id}")))
+                        .build(),
+                )?;
+                requests.push(WriteRequest::builder().delete_request(delete).build());
+            }
+            let mut pending = Some(requests);
+            for retry in 0..4u64 {
+                let Some(batch) = pending.take().filter(|b| !b.is_empty()) else {
+                    break;
+                };
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, batch)
+                    .send()
+                    .await
+                    .map_err(|e| unavailable("BatchWriteItem verifications", &e))?;
+                pending = out
+                    .unprocessed_items()
+                    .and_then(|m| m.get(&self.table))
+                    .cloned();
+                if pending.as_ref().is_some_and(|b| !b.is_empty()) {
+                    tokio::time::sleep(Duration::from_millis(50 * (retry + 1))).await;
+                }
+            }
+            // Whatever is left unprocessed expires through its TTL; it points to no contact.
+        }
+        Ok(DeleteOutcome::Deleted)
+    }
+}

@@ -1,0 +1,550 @@
+//! The HTTP edge: request bodies (JSON and forms) into fields, fields into domain
+//! requests, and every outcome into a response. The one place that maps errors to HTTP.
+
+use std::collections::{HashMap, HashSet};
+
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::config::Config;
+use crate::domain::{
+    Channel, Destination, EmailAddress, InputError, Locale, PersonName, PhoneNumber, SubmittedCode,
+    VerificationId,
+};
+use crate::service::{CheckTarget, SendRequest, ServiceError};
+
+/// The largest body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 8 * 1024;
+
+/// Everything that can go wrong with a request, mapped to HTTP in [`ApiError::to_response`].
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not valid JSON or form data.
+    #[error("{0}")]
+    InvalidBody(String),
+    /// The body is over [`MAX_BODY_BYTES`].
+    #[error("the body is over {MAX_BODY_BYTES} bytes")]
+    BodyTooLarge,
+    /// The content type is neither JSON nor a form.
+    #[error("send application/json or application/x-www-form-urlencoded, not '{0}'")]
+    UnsupportedMediaType(String),
+    /// The route exists but not with this method.
+    #[error("this route does not accept {0}")]
+    MethodNotAllowed(String),
+    /// A field is wrong.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The service refused or failed.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+struct Problem {
+    status: StatusCode,
+    code: &'static str,
+    title: &'static str,
+    field: Option<&'static str>,
+    retry_after: Option<u32>,
+    attempts_remaining: Option<u32>,
+}
+
+impl ApiError {
+    fn problem(&self) -> Problem {
+        use ServiceError as S;
+        let p = |status, code, title| Problem {
+            status,
+            code,
+            title,
+            field: None,
+            retry_after: None,
+            attempts_remaining: None,
+        };
+        match self {
+            Self::InvalidBody(_) => p(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                "Malformed request body",
+            ),
+            Self::BodyTooLarge => p(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "Request body too large",
+            ),
+            Self::UnsupportedMediaType(_) => p(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
+            ),
+            Self::MethodNotAllowed(_) => p(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed",
+            ),
+            Self::Input(e) => {
+                let (code, title) = match e {
+                    InputError::InvalidPhone(_) => ("invalid_phone", "Invalid phone number"),
+                    InputError::InvalidEmail(_) => ("invalid_email", "Invalid email address"),
+                    InputError::InvalidChannel(_) => ("invalid_channel", "Invalid channel"),
+                    InputError::MissingDestination { .. } => {
+                        ("missing_destination", "Missing destination")
+                    }
+                    InputError::InvalidField { .. } => ("invalid_field", "Invalid field"),
+                    InputError::InvalidCodeFormat(_) => {
+                        ("invalid_code_format", "Invalid code format")
+                    }
+                };
+                Problem {
+                    field: e.field(),
+                    ..p(StatusCode::BAD_REQUEST, code, title)
+                }
+            }
+            Self::Service(e) => match e {
+                S::ResendTooSoon { retry_after } => Problem {
+                    retry_after: Some(*retry_after),
+                    ..p(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "resend_too_soon",
+                        "Resend too soon",
+                    )
+                },
+                S::TooManySends { retry_after } => Problem {
+                    retry_after: Some(*retry_after),
+                    ..p(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "too_many_sends",
+                        "Too many sends",
+                    )
+                },
+                S::DeliveryFailed => p(
+                    StatusCode::BAD_GATEWAY,
+                    "delivery_failed",
+                    "Delivery failed",
+                ),
+                S::IncorrectCode { attempts_remaining } => Problem {
+                    attempts_remaining: Some(*attempts_remaining),
+                    field: Some("code"),
+                    ..p(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "incorrect_code",
+                        "Incorrect code",
+                    )
+                },
+                S::TooManyAttempts => Problem {
+                    attempts_remaining: Some(0),
+                    ..p(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "too_many_attempts",
+                        "Too many attempts",
+                    )
+                },
+                S::Expired(_) => p(StatusCode::GONE, "expired", "Code expired"),
+                S::AlreadyApproved => {
+                    p(StatusCode::CONFLICT, "already_approved", "Already approved")
+                }
+                S::Replaced => p(StatusCode::CONFLICT, "replaced", "Code replaced"),
+                S::NotFound(_) => p(StatusCode::NOT_FOUND, "not_found", "Not found"),
+                S::Unavailable(_) => Problem {
+                    retry_after: Some(2),
+                    ..p(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        "Service unavailable",
+                    )
+                },
+            },
+        }
+    }
+
+    /// The machine-readable `code` of this error.
+    pub fn code(&self) -> &'static str {
+        self.problem().code
+    }
+
+    /// The error as `application/problem+json`.
+    pub fn to_response(&self) -> Response<Body> {
+        let p = self.problem();
+        let detail = match self {
+            // Internal detail is logged, never shown.
+            Self::Service(ServiceError::Unavailable(internal)) => {
+                tracing::error!(error = %internal, "dependency unavailable");
+                "a dependency is unavailable; try again shortly".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let mut body = Map::new();
+        body.insert("type".into(), json!("about:blank"));
+        body.insert("title".into(), json!(p.title));
+        body.insert("status".into(), json!(p.status.as_u16()));
+        body.insert("detail".into(), json!(detail));
+        body.insert("code".into(), json!(p.code));
+        if let Some(field) = p.field {
+            body.insert("field".into(), json!(field));
+        }
+        if let Some(seconds) = p.retry_after {
+            body.insert("retry_after".into(), json!(seconds));
+        }
+        if let Some(n) = p.attempts_remaining {
+            body.insert("attempts_remaining".into(), json!(n));
+        }
+        let mut response = respond(
+            p.status,
+            "application/problem+json",
+            Value::Object(body).to_string(),
+        );
+        if let Some(seconds) = p.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A JSON response.
+pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+    let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned());
+    respond(status, "application/json", text)
+}
+
+/// A request's fields, whatever the body's encoding: trimmed, empty ones dropped,
+/// aliases folded into their canonical names.
+#[derive(Debug, Default, Clone)]
+pub struct Fields {
+    values: HashMap<String, String>,
+    not_text: HashSet<String>,
+}
+
+const ALIASES: [(&str, &str); 4] = [
+    ("firstName", "first_name"),
+    ("lastName", "last_name"),
+    ("phoneNumber", "phone"),
+    ("phone number", "phone"),
+];
+
+impl Fields {
+    fn from_pairs(pairs: impl IntoIterator<Item = (String, Option<String>)>) -> Self {
+        let mut fields = Self::default();
+        let mut aliased: Vec<(String, Option<String>)> = Vec::new();
+        for (name, value) in pairs {
+            match ALIASES.iter().find(|(alias, _)| *alias == name) {
+                Some((_, canonical)) => aliased.push(((*canonical).to_owned(), value)),
+                None => fields.insert(name, value),
+            }
+        }
+        // A canonical name wins over its alias.
+        for (name, value) in aliased {
+            if !fields.values.contains_key(&name) && !fields.not_text.contains(&name) {
+                fields.insert(name, value);
+            }
+        }
+        fields
+    }
+
+    fn insert(&mut self, name: String, value: Option<String>) {
+        match value {
+            Some(v) => {
+                let v = v.trim();
+                if !v.is_empty() && !self.values.contains_key(&name) {
+                    self.values.insert(name, v.to_owned());
+                }
+            }
+            None => {
+                self.not_text.insert(name);
+            }
+        }
+    }
+
+    /// The field's text, if given. A JSON array or object where text belongs is an error.
+    pub fn get(&self, name: &'static str) -> Result<Option<&str>, InputError> {
+        if self.not_text.contains(name) {
+            return Err(InputError::InvalidField {
+                field: name,
+                message: "must be a string".to_owned(),
+            });
+        }
+        Ok(self.values.get(name).map(String::as_str))
+    }
+}
+
+/// Whether the request is a plain HTML form post.
+pub fn is_form(request: &Request) -> bool {
+    media_type(request).as_deref() == Some("application/x-www-form-urlencoded")
+}
+
+fn media_type(request: &Request) -> Option<String> {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+}
+
+/// Reads a POST body: JSON or form-urlencoded, at most [`MAX_BODY_BYTES`].
+pub fn parse_fields(request: &Request) -> Result<Fields, ApiError> {
+    let bytes: &[u8] = match request.body() {
+        Body::Empty => &[],
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
+    };
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::BodyTooLarge);
+    }
+    match media_type(request).as_deref() {
+        Some("application/json") => {
+            let value: Value = serde_json::from_slice(bytes)
+                .map_err(|e| ApiError::InvalidBody(format!("the body is not valid JSON: {e}")))?;
+            let Value::Object(map) = value else {
+                return Err(ApiError::InvalidBody(
+                    "the body must be a JSON object".to_owned(),
+                ));
+            };
+            Ok(Fields::from_pairs(map.into_iter().filter_map(
+                |(name, value)| match value {
+                    Value::Null => None,
+                    Value::String(s) => Some((name, Some(s))),
+                    Value::Number(n) => Some((name, Some(n.to_string()))),
+                    Value::Bool(b) => Some((name, Some(b.to_string()))),
+                    Value::Array(_) | Value::Object(_) => Some((name, None)),
+                },
+            )))
+        }
+        Some("application/x-www-form-urlencoded") => {
+            let pairs: Vec<(String, String)> =
+                serde_urlencoded::from_bytes(bytes).map_err(|e| {
+                    ApiError::InvalidBody(format!("the body is not valid form data: {e}"))
+                })?;
+            Ok(Fields::from_pairs(
+                pairs.into_iter().map(|(k, v)| (k, Some(v))),
+            ))
+        }
+        other => Err(ApiError::UnsupportedMediaType(
+            other.unwrap_or("none").chars().take(60).collect(),
+        )),
+    }
+}
+
+/// Turns sign-up fields into a send request.
+pub fn send_request(fields: &Fields, config: &Config) -> Result<SendRequest, InputError> {
+    let phone = fields.get("phone")?;
+    let email = fields.get("email")?;
+    let channel = match fields.get("channel")? {
+        Some(raw) => Channel::parse(raw)?,
+        None if phone.is_some() => Channel::Sms,
+        None => Channel::Email,
+    };
+    let destination = match channel {
+        Channel::Sms => {
+            let raw = phone.ok_or(InputError::MissingDestination {
+                field: "phone",
+                message: "a phone number is needed to send an SMS",
+            })?;
+            Destination::Sms(PhoneNumber::parse(raw, config.default_country)?)
+        }
+        Channel::Email => {
+            let raw = email.ok_or(InputError::MissingDestination {
+                field: if phone.is_none() && fields.get("channel")?.is_none() {
+                    "phone"
+                } else {
+                    "email"
+                },
+                message: "give a phone number or an email address",
+            })?;
+            Destination::Email(EmailAddress::parse(raw)?)
+        }
+    };
+    // The other destination, when given, must at least be well formed.
+    if channel == Channel::Sms {
+        if let Some(raw) = email {
+            EmailAddress::parse(raw)?;
+        }
+    } else if let Some(raw) = phone {
+        PhoneNumber::parse(raw, config.default_country)?;
+    }
+    Ok(SendRequest {
+        destination,
+        first_name: fields
+            .get("first_name")?
+            .map(|v| PersonName::parse(v, "first_name"))
+            .transpose()?,
+        last_name: fields
+            .get("last_name")?
+            .map(|v| PersonName::parse(v, "last_name"))
+            .transpose()?,
+        locale: fields.get("locale")?.map(Locale::parse).transpose()?,
+    })
+}
+
+/// Turns verify fields into a target and a code. An id that is not a ULID is unknown.
+pub fn check_request(
+    fields: &Fields,
+    config: &Config,
+) -> Result<(CheckTarget, SubmittedCode), ApiError> {
+    let id = fields.get("verification_id")?;
+    let phone = fields.get("phone")?;
+    let email = fields.get("email")?;
+    let given = [id, phone, email].iter().filter(|v| v.is_some()).count();
+    if given == 0 {
+        return Err(InputError::MissingDestination {
+            field: "verification_id",
+            message: "give the verification_id, or the phone or email the code was sent to",
+        }
+        .into());
+    }
+    if given > 1 {
+        return Err(InputError::InvalidField {
+            field: if id.is_some() {
+                "verification_id"
+            } else {
+                "phone"
+            },
+            message: "give exactly one of verification_id, phone, email".to_owned(),
+        }
+        .into());
+    }
+    let code = SubmittedCode::parse(fields.get("code")?.unwrap_or_default(), config.code_length)?;
+    let target = if let Some(raw) = id {
+        CheckTarget::Id(verification_id(raw)?)
+    } else if let Some(raw) = phone {
+        CheckTarget::Destination(Destination::Sms(PhoneNumber::parse(
+            raw,
+            config.default_country,
+        )?))
+    } else {
+        CheckTarget::Destination(Destination::Email(EmailAddress::parse(
+            email.unwrap_or_default(),
+        )?))
+    };
+    Ok((target, code))
+}
+
+/// Parses a verification id; a malformed one is simply unknown (404).
+pub fn verification_id(raw: &str) -> Result<VerificationId, ApiError> {
+    VerificationId::parse(raw).ok_or(ApiError::Service(ServiceError::NotFound(
+        "no verification has this id",
+    )))
+}
+
+/// Formats unix milliseconds as RFC 3339 UTC, to the second.
+pub fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1_000))
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::http;
+
+    fn post(content_type: &str, body: &str) -> Request {
+        http::Request::builder()
+            .method("POST")
+            .header("content-type", content_type)
+            .body(Body::Text(body.to_owned()))
+            .unwrap_or_else(|_| unreachable!())
+    }
+
+    #[test]
+    fn json_and_form_bodies_give_the_same_fields_with_aliases_and_trimming() {
+        let json = parse_fields(&post(
+            "application/json; charset=utf-8",
+            r#"{"phoneNumber":" +4989202451100 ","firstName":"Ada","email":"","extra":{"x":1}}"#,
+        ))
+        .expect("json");
+        let form = parse_fields(&post(
+            "application/x-www-form-urlencoded",
+            "phone+number=+%2B4989202451100&firstName=Ada&email=",
+        ))
+        .expect("form");
+        for f in [&json, &form] {
+            assert_eq!(f.get("phone").expect("text"), Some("+4989202451100"));
+            assert_eq!(f.get("first_name").expect("text"), Some("Ada"));
+            assert_eq!(f.get("email").expect("text"), None);
+        }
+    }
+
+    #[test]
+    fn bad_bodies_get_their_codes() {
+        assert_eq!(
+            parse_fields(&post("application/json", "{nope"))
+                .expect_err("bad")
+                .code(),
+            "invalid_body"
+        );
+        assert_eq!(
+            parse_fields(&post("application/json", "[1]"))
+                .expect_err("bad")
+                .code(),
+            "invalid_body"
+        );
+        assert_eq!(
+            parse_fields(&post("text/plain", "phone=1"))
+                .expect_err("bad")
+                .code(),
+            "unsupported_media_type"
+        );
+        let big = format!(r#"{{"x":"{}"}}"#, "a".repeat(MAX_BODY_BYTES));
+        assert_eq!(
+            parse_fields(&post("application/json", &big))
+                .expect_err("bad")
+                .code(),
+            "body_too_large"
+        );
+    }
+
+    #[test]
+    fn a_problem_has_the_contract_shape() {
+        let r = ApiError::Service(ServiceError::ResendTooSoon { retry_after: 12 }).to_response();
+        assert_eq!(r.status(), 429);
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        assert_eq!(r.headers()["retry-after"], "12");
+        let Body::Text(text) = r.body() else {
+            panic!("text body")
+        };
+        let v: Value = serde_json::from_str(text).expect("json");
+        assert_eq!(v["code"], "resend_too_soon");
+        assert_eq!(v["retry_after"], 12);
+        assert_eq!(v["type"], "about:blank");
+        assert_eq!(v["status"], 429);
+    }
+
+    #[test]
+    fn an_unavailable_dependency_reveals_nothing() {
+        let r = ApiError::Service(ServiceError::Unavailable(
+            "secret table arn:aws:dynamodb".to_owned(),
+        ))
+        .to_response();
+        assert_eq!(r.status(), 503);
+        let Body::Text(text) = r.body() else {
+            panic!("text body")
+        };
+        assert!(!text.contains("arn:aws"));
+    }
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        assert_eq!(rfc3339(1_795_889_400_000), "2026-11-28T18:10:00Z");
+    }
+}

@@ -1,0 +1,14 @@
+//! twostep: self-hosted two-step verification (one-time codes by SMS and email) on AWS
+//! Lambda. This crate holds everything but the wiring of the three functions.
+
+pub mod aws;
+pub mod config;
+pub mod delivery;
+pub mod domain;
+pub mod dynamodb;
+pub mod http;
+pub mod messages;
+pub mod service;
+pub mod store;
+
+pub use config::Config;

@@ -1,0 +1,861 @@
+//! The product's rules: send, check, status and cleanup, as plain async functions over
+//! the [`Store`] and [`Sender`] traits.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::delivery::Sender;
+use crate::domain::{
+    Channel, CodeHasher, CodeState, ContactRecord, ContactStatus, CurrentCode, Destination, Locale,
+    OtpCode, PersonName, SubmittedCode, VerificationId, VerificationRecord, VerificationState,
+    VerificationStatus,
+};
+use crate::messages::MessageBuilder;
+use crate::store::{AttemptOutcome, DeleteOutcome, SendWrite, StaleCursor, Store, StoreError};
+
+/// Wall-clock time in unix milliseconds; a trait so tests can move it.
+pub trait Clock: Send + Sync {
+    /// Now, in unix milliseconds.
+    fn now_ms(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+/// What every operation needs: the configuration, the records and the time.
+#[derive(Clone)]
+pub struct Core {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// The records.
+    pub store: Arc<dyn Store>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// An operation's refusal or failure. The HTTP layer maps each to its status and `code`.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// A send within the cooldown of the previous one.
+    #[error("wait {retry_after} s before sending another code to this destination")]
+    ResendTooSoon {
+        /// Seconds until a send is allowed.
+        retry_after: u32,
+    },
+    /// The destination's send window is full.
+    #[error("too many codes were sent to this destination; try again in {retry_after} s")]
+    TooManySends {
+        /// Seconds until a send is allowed.
+        retry_after: u32,
+    },
+    /// SNS or SES did not take the message.
+    #[error("the code could not be delivered")]
+    DeliveryFailed,
+    /// The code does not match; the attempt was counted.
+    #[error("the code is incorrect")]
+    IncorrectCode {
+        /// Checks left before the verification locks.
+        attempts_remaining: u32,
+    },
+    /// The verification is locked after too many wrong codes.
+    #[error("too many incorrect codes were entered; request a new code")]
+    TooManyAttempts,
+    /// The code is past its expiry, or was never delivered.
+    #[error("{0}")]
+    Expired(&'static str),
+    /// The verification was approved before.
+    #[error("this verification was already approved")]
+    AlreadyApproved,
+    /// A newer code was sent to the same destination.
+    #[error("a newer code was sent to this destination; use that one")]
+    Replaced,
+    /// No such verification (or, by destination, no pending one).
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// A dependency failed; details are logged, never shown.
+    #[error("a dependency is unavailable")]
+    Unavailable(String),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+fn random_failure(e: rand::rngs::SysError) -> ServiceError {
+    ServiceError::Unavailable(format!("OS random number generator: {e}"))
+}
+
+fn seconds_until(at_ms: i64, now_ms: i64) -> u32 {
+    let ms = (at_ms - now_ms).max(0);
+    u32::try_from((ms + 999) / 1_000).unwrap_or(u32::MAX).max(1)
+}
+
+// ---- send ----------------------------------------------------------------------------
+
+/// A request to register a contact and send it a code.
+#[derive(Debug, Clone)]
+pub struct SendRequest {
+    /// Where the code goes.
+    pub destination: Destination,
+    /// Given name, if the form had one.
+    pub first_name: Option<PersonName>,
+    /// Family name, if the form had one.
+    pub last_name: Option<PersonName>,
+    /// The message language, if one was asked for.
+    pub locale: Option<Locale>,
+}
+
+/// A send that went out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendOutcome {
+    /// The new verification.
+    pub verification_id: VerificationId,
+    /// SMS or email.
+    pub channel: Channel,
+    /// The masked destination.
+    pub to: String,
+    /// When the code expires (unix ms).
+    pub expires_at: i64,
+    /// Seconds until another send to this destination is allowed.
+    pub resend_after: u32,
+}
+
+/// How often a send re-reads and tries again when a concurrent request changed the contact.
+const SEND_TRIES: u32 = 6;
+/// The most verification ids kept on an unverified contact for cleanup.
+const MAX_TRACKED_VERIFICATIONS: usize = 50;
+
+/// Registers the contact (or updates it), enforces the cooldown and the send window,
+/// stores a fresh code's hash, replaces any pending code, and delivers the new one.
+pub async fn send(
+    core: &Core,
+    hasher: &CodeHasher,
+    sender: &dyn Sender,
+    request: SendRequest,
+) -> Result<SendOutcome, ServiceError> {
+    let config = &core.config;
+    let destination = &request.destination;
+    for attempt in 0..SEND_TRIES {
+        let now = core.clock.now_ms();
+        let existing = core.store.contact(destination).await?;
+        let window_start = now - config.send_window_ms();
+        let mut recent: Vec<i64> = existing
+            .as_ref()
+            .map(|c| {
+                c.recent_sends
+                    .iter()
+                    .copied()
+                    .filter(|t| *t > window_start)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(c) = &existing
+            && c.cooldown_until > now
+        {
+            return Err(ServiceError::ResendTooSoon {
+                retry_after: seconds_until(c.cooldown_until, now),
+            });
+        }
+        let max = config.max_sends_per_window as usize;
+        if recent.len() >= max {
+            let oldest_that_counts = recent[recent.len() - max];
+            return Err(ServiceError::TooManySends {
+                retry_after: seconds_until(oldest_that_counts + config.send_window_ms(), now),
+            });
+        }
+        recent.push(now);
+
+        let id = VerificationId::generate(now).map_err(random_failure)?;
+        let code = OtpCode::generate(config.code_length).map_err(random_failure)?;
+        let expires_at = now + config.code_ttl_ms();
+        let locale = request
+            .locale
+            .clone()
+            .or_else(|| existing.as_ref().map(|c| c.locale.clone()))
+            .unwrap_or_default();
+        let status = existing
+            .as_ref()
+            .map_or(ContactStatus::Unverified, |c| c.status);
+        let mut verification_ids = match (&existing, status) {
+            (Some(c), ContactStatus::Unverified) => c.verification_ids.clone(),
+            _ => Vec::new(),
+        };
+        if status == ContactStatus::Unverified {
+            verification_ids.push(id.clone());
+            let excess = verification_ids
+                .len()
+                .saturating_sub(MAX_TRACKED_VERIFICATIONS);
+            verification_ids.drain(..excess);
+        }
+        let replaced = existing
+            .as_ref()
+            .and_then(|c| c.current.as_ref())
+            // An expired code's record may already be gone through its TTL; it needs no update.
+            .filter(|old| old.state == CodeState::Pending && old.expires_at > now)
+            .map(|old| (old.verification_id.clone(), old.attempts));
+        let contact = ContactRecord {
+            destination: destination.clone(),
+            status,
+            first_name: request
+                .first_name
+                .clone()
+                .or_else(|| existing.as_ref().and_then(|c| c.first_name.clone())),
+            last_name: request
+                .last_name
+                .clone()
+                .or_else(|| existing.as_ref().and_then(|c| c.last_name.clone())),
+            locale: locale.clone(),
+            created_at: existing.as_ref().map_or(now, |c| c.created_at),
+            verified_at: existing.as_ref().and_then(|c| c.verified_at),
+            recent_sends: recent,
+            cooldown_until: now + config.cooldown_ms(),
+            current: Some(CurrentCode {
+                verification_id: id.clone(),
+                hash: hasher.hash(&id, &code),
+                expires_at,
+                attempts: 0,
+                max_attempts: config.max_check_attempts,
+                state: CodeState::Pending,
+            }),
+            verification_ids,
+            version: existing.as_ref().map_or(1, |c| c.version + 1),
+        };
+        let write = SendWrite {
+            expected_version: existing.as_ref().map(|c| c.version),
+            verification: VerificationRecord {
+                id: id.clone(),
+                destination: destination.clone(),
+                channel: destination.channel(),
+                created_at: now,
+                expires_at,
+                state: VerificationState::Pending,
+                verified_at: None,
+                final_attempts: None,
+                max_attempts: config.max_check_attempts,
+            },
+            contact,
+            replaced,
+        };
+        match core.store.record_send(&write).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => {
+                // Another request changed this contact since it was read: read again.
+                tracing::debug!(to = %destination.masked(), attempt, "send lost a race; retrying");
+                tokio::time::sleep(Duration::from_millis(5 + 10 * u64::from(attempt))).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        }
+
+        let messages = MessageBuilder::new(
+            &config.brand_name,
+            config.code_ttl_seconds,
+            config.webotp_domain.as_deref(),
+        );
+        let delivered = match destination {
+            Destination::Sms(phone) => sender.send_sms(phone, &messages.sms(&locale, &code)).await,
+            Destination::Email(email) => {
+                sender
+                    .send_email(email, &messages.email(&locale, &code))
+                    .await
+            }
+        };
+        if let Err(e) = delivered {
+            tracing::warn!(to = %destination.masked(), verification_id = %id, error = %e, "delivery failed");
+            if let Err(e) = core
+                .store
+                .record_delivery_failure(destination, &id, core.clock.now_ms())
+                .await
+            {
+                tracing::error!(verification_id = %id, error = %e, "could not record the failed delivery");
+            }
+            return Err(ServiceError::DeliveryFailed);
+        }
+        tracing::info!(to = %destination.masked(), channel = destination.channel().as_str(), verification_id = %id, "code sent");
+        return Ok(SendOutcome {
+            verification_id: id,
+            channel: destination.channel(),
+            to: destination.masked(),
+            expires_at,
+            resend_after: config.resend_cooldown_seconds,
+        });
+    }
+    // Every try lost to a concurrent send to the same destination.
+    Err(ServiceError::ResendTooSoon { retry_after: 1 })
+}
+
+// ---- check ---------------------------------------------------------------------------
+
+/// Which verification a code is checked against.
+#[derive(Debug, Clone)]
+pub enum CheckTarget {
+    /// A verification by its id.
+    Id(VerificationId),
+    /// The pending verification of a destination.
+    Destination(Destination),
+}
+
+/// A code that was right.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    /// The approved verification.
+    pub verification_id: VerificationId,
+    /// When (unix ms).
+    pub verified_at: i64,
+}
+
+/// Checks a code: counts the attempt first, atomically, then compares in constant time,
+/// and on a match approves the verification and verifies the contact.
+pub async fn check(
+    core: &Core,
+    hasher: &CodeHasher,
+    target: CheckTarget,
+    code: &SubmittedCode,
+) -> Result<Approval, ServiceError> {
+    let now = core.clock.now_ms();
+    let (destination, by_id) = match target {
+        CheckTarget::Destination(d) => (d, None),
+        CheckTarget::Id(id) => {
+            let record = core
+                .store
+                .verification(&id)
+                .await?
+                .ok_or(ServiceError::NotFound("no verification has this id"))?;
+            match record.state {
+                VerificationState::Approved => return Err(ServiceError::AlreadyApproved),
+                VerificationState::Replaced => return Err(ServiceError::Replaced),
+                VerificationState::Failed => return Err(ServiceError::Expired(NEVER_DELIVERED)),
+                VerificationState::Pending => {}
+            }
+            (record.destination.clone(), Some(record))
+        }
+    };
+    let expected = by_id.as_ref().map(|r| &r.id);
+    let counted = match core
+        .store
+        .count_attempt(&destination, expected, now)
+        .await?
+    {
+        AttemptOutcome::Counted(code) => code,
+        AttemptOutcome::Refused(contact) => {
+            return Err(refusal(contact.as_ref(), by_id.as_ref(), now));
+        }
+    };
+    if !hasher.matches(&counted.verification_id, code, &counted.hash) {
+        tracing::info!(verification_id = %counted.verification_id, remaining = counted.attempts_remaining(), "incorrect code");
+        return Err(ServiceError::IncorrectCode {
+            attempts_remaining: counted.attempts_remaining(),
+        });
+    }
+    if core
+        .store
+        .approve(&destination, &counted.verification_id, now)
+        .await?
+    {
+        tracing::info!(verification_id = %counted.verification_id, "approved");
+        return Ok(Approval {
+            verification_id: counted.verification_id,
+            verified_at: now,
+        });
+    }
+    // Something changed between the count and the approval (a concurrent right code, a
+    // resend): read the contact again and say what.
+    let contact = core.store.contact(&destination).await?;
+    let mut reason = refusal(contact.as_ref(), by_id.as_ref(), now);
+    if by_id.is_none()
+        && matches!(contact.as_ref().and_then(|c| c.current.as_ref()), Some(c) if c.verification_id != counted.verification_id)
+    {
+        reason = ServiceError::NotFound(NO_PENDING);
+    }
+    Err(reason)
+}
+
+const NEVER_DELIVERED: &str = "this code was never delivered; request a new one";
+const NO_PENDING: &str = "there is no pending verification for this destination";
+
+/// Why an attempt was not counted, from the contact as it was. By destination, the only
+/// reasons given are expiry and lockout; everything else is a bare 404.
+fn refusal(
+    contact: Option<&ContactRecord>,
+    by_id: Option<&VerificationRecord>,
+    now: i64,
+) -> ServiceError {
+    let current = contact.and_then(|c| c.current.as_ref());
+    let Some(code) = current else {
+        return match by_id {
+            Some(v) if v.expires_at <= now => ServiceError::Expired("the code has expired"),
+            _ => ServiceError::NotFound(NO_PENDING),
+        };
+    };
+    if let Some(v) = by_id
+        && code.verification_id != v.id
+    {
+        return if v.expires_at <= now {
+            ServiceError::Expired("the code has expired")
+        } else {
+            ServiceError::Replaced
+        };
+    }
+    match code.state {
+        CodeState::Approved if by_id.is_some() => ServiceError::AlreadyApproved,
+        CodeState::Failed if by_id.is_some() => ServiceError::Expired(NEVER_DELIVERED),
+        CodeState::Approved | CodeState::Failed => ServiceError::NotFound(NO_PENDING),
+        CodeState::Pending if code.expires_at <= now => {
+            ServiceError::Expired("the code has expired")
+        }
+        CodeState::Pending if code.attempts >= code.max_attempts => ServiceError::TooManyAttempts,
+        CodeState::Pending => ServiceError::NotFound(NO_PENDING),
+    }
+}
+
+// ---- status --------------------------------------------------------------------------
+
+/// A verification's status, for workflows that poll.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusView {
+    /// Its id.
+    pub verification_id: VerificationId,
+    /// Its status.
+    pub status: VerificationStatus,
+    /// SMS or email.
+    pub channel: Channel,
+    /// The masked destination.
+    pub to: String,
+    /// When its code expires (unix ms).
+    pub expires_at: i64,
+    /// Checks left.
+    pub attempts_remaining: u32,
+}
+
+/// Looks a verification up and derives its status from its record and its contact.
+pub async fn status(core: &Core, id: &VerificationId) -> Result<StatusView, ServiceError> {
+    let now = core.clock.now_ms();
+    let record = core
+        .store
+        .verification(id)
+        .await?
+        .ok_or(ServiceError::NotFound("no verification has this id"))?;
+    let settled_remaining = record
+        .max_attempts
+        .saturating_sub(record.final_attempts.unwrap_or(0));
+    let (status, attempts_remaining) = match record.state {
+        VerificationState::Approved => (VerificationStatus::Approved, settled_remaining),
+        VerificationState::Replaced => (VerificationStatus::Replaced, settled_remaining),
+        VerificationState::Failed => (VerificationStatus::Failed, settled_remaining),
+        VerificationState::Pending => {
+            let contact = core.store.contact(&record.destination).await?;
+            match contact
+                .and_then(|c| c.current)
+                .filter(|c| c.verification_id == *id)
+            {
+                Some(code) => {
+                    let status = match code.state {
+                        CodeState::Approved => VerificationStatus::Approved,
+                        CodeState::Failed => VerificationStatus::Failed,
+                        CodeState::Pending if code.expires_at <= now => VerificationStatus::Expired,
+                        CodeState::Pending if code.attempts >= code.max_attempts => {
+                            VerificationStatus::Locked
+                        }
+                        CodeState::Pending => VerificationStatus::Pending,
+                    };
+                    (status, code.attempts_remaining())
+                }
+                None if record.expires_at <= now => (VerificationStatus::Expired, 0),
+                None => (VerificationStatus::Replaced, 0),
+            }
+        }
+    };
+    Ok(StatusView {
+        verification_id: record.id.clone(),
+        status,
+        channel: record.channel,
+        to: record.destination.masked(),
+        expires_at: record.expires_at,
+        attempts_remaining,
+    })
+}
+
+// ---- cleanup -------------------------------------------------------------------------
+
+/// What a cleanup run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CleanupReport {
+    /// Contacts deleted (or, in a dry run, that would be).
+    pub deleted: u32,
+    /// Candidates kept: verified meanwhile, or in the middle of a verification.
+    pub skipped: u32,
+    /// Whether the run stopped before it saw every candidate.
+    pub more: bool,
+    /// Whether nothing was deleted because this was a dry run.
+    pub dry_run: bool,
+}
+
+/// Contacts fetched per index page.
+const CLEANUP_PAGE: u32 = 25;
+
+/// Deletes unverified contacts older than the retention, page by page through the index,
+/// until none is left or `out_of_time` says to stop.
+pub async fn cleanup(
+    core: &Core,
+    dry_run: bool,
+    out_of_time: &(dyn Fn() -> bool + Send + Sync),
+) -> Result<CleanupReport, ServiceError> {
+    let now = core.clock.now_ms();
+    let cutoff = now - core.config.retention_ms();
+    let mut report = CleanupReport {
+        dry_run,
+        ..CleanupReport::default()
+    };
+    let mut cursor: Option<StaleCursor> = None;
+    loop {
+        if out_of_time() {
+            report.more = true;
+            break;
+        }
+        let page = core
+            .store
+            .stale_contacts(cutoff, cursor.as_ref(), CLEANUP_PAGE)
+            .await?;
+        for (i, destination) in page.destinations.iter().enumerate() {
+            if out_of_time() {
+                report.more = i < page.destinations.len() || page.next.is_some();
+                return Ok(report);
+            }
+            let deleted = if dry_run {
+                let contact = core.store.contact(destination).await?;
+                contact.is_some_and(|c| c.is_stale(cutoff, now))
+            } else {
+                core.store
+                    .delete_stale_contact(destination, cutoff, now)
+                    .await?
+                    == DeleteOutcome::Deleted
+            };
+            if deleted {
+                report.deleted += 1;
+            } else {
+                report.skipped += 1;
+            }
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    tracing::info!(
+        deleted = report.deleted,
+        skipped = report.skipped,
+        more = report.more,
+        dry_run,
+        "cleanup finished"
+    );
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    use super::*;
+    use crate::delivery::memory::{RecordingSender, Sent};
+    use crate::domain::{Country, PhoneNumber};
+    use crate::store::memory::MemoryStore;
+
+    struct TestClock(AtomicI64);
+    impl Clock for TestClock {
+        fn now_ms(&self) -> i64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    struct Harness {
+        core: Core,
+        store: Arc<MemoryStore>,
+        clock: Arc<TestClock>,
+        sender: RecordingSender,
+        hasher: CodeHasher,
+    }
+
+    impl Harness {
+        fn new(extra: &[(&str, &str)]) -> Self {
+            let mut vars: HashMap<String, String> = [
+                ("TABLE_NAME", "t"),
+                ("EMAIL_FROM", "codes@example.com"),
+                ("CODE_HASH_SECRET_ID", "k"),
+            ]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+            for (k, v) in extra {
+                vars.insert((*k).to_owned(), (*v).to_owned());
+            }
+            let store = Arc::new(MemoryStore::new());
+            let clock = Arc::new(TestClock(AtomicI64::new(1_800_000_000_000)));
+            let config = Config::from_vars(&vars).expect("config");
+            Self {
+                core: Core {
+                    config: Arc::new(config),
+                    store: store.clone(),
+                    clock: clock.clone(),
+                },
+                store,
+                clock,
+                sender: RecordingSender::new(),
+                hasher: CodeHasher::new(&[42u8; 32], None),
+            }
+        }
+
+        fn advance(&self, seconds: i64) {
+            self.clock.0.fetch_add(seconds * 1_000, Ordering::SeqCst);
+        }
+
+        async fn send(&self, to: &Destination) -> Result<SendOutcome, ServiceError> {
+            let request = SendRequest {
+                destination: to.clone(),
+                first_name: None,
+                last_name: None,
+                locale: None,
+            };
+            send(&self.core, &self.hasher, &self.sender, request).await
+        }
+
+        fn last_code(&self) -> String {
+            let text = match self.sender.sent().last().expect("something was sent") {
+                Sent::Sms(_, text) => text.clone(),
+                Sent::Email(_, m) => m.text.clone(),
+            };
+            text.split(|c: char| !c.is_ascii_digit())
+                .find(|w| w.len() == 6)
+                .expect("a code")
+                .to_owned()
+        }
+
+        async fn check(&self, target: CheckTarget, code: &str) -> Result<Approval, ServiceError> {
+            let code = SubmittedCode::parse(code, 6).expect("format");
+            check(&self.core, &self.hasher, target, &code).await
+        }
+    }
+
+    fn phone() -> Destination {
+        Destination::Sms(
+            PhoneNumber::parse("+4989202451100", Country::parse("US").expect("US")).expect("valid"),
+        )
+    }
+
+    fn wrong(code: &str) -> String {
+        format!(
+            "{:06}",
+            (code.parse::<u32>().expect("digits") + 1) % 1_000_000
+        )
+    }
+
+    #[tokio::test]
+    async fn a_send_stores_only_a_hash_and_delivers_the_code() {
+        let h = Harness::new(&[]);
+        let sent = h.send(&phone()).await.expect("sent");
+        assert_eq!(sent.to, "+49*******1100");
+        let code = h.last_code();
+        let contacts = h.store.contacts();
+        assert_eq!(contacts.len(), 1);
+        assert_eq!(contacts[0].status, ContactStatus::Unverified);
+        assert!(
+            !format!("{contacts:?}").contains(&code),
+            "the code is stored in clear"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_right_code_approves_once_and_only_once() {
+        let h = Harness::new(&[]);
+        let sent = h.send(&phone()).await.expect("sent");
+        let code = h.last_code();
+        let ok = h
+            .check(CheckTarget::Id(sent.verification_id.clone()), &code)
+            .await
+            .expect("approved");
+        assert_eq!(ok.verification_id, sent.verification_id);
+        assert_eq!(h.store.contacts()[0].status, ContactStatus::Verified);
+        let again = h
+            .check(CheckTarget::Id(sent.verification_id.clone()), &code)
+            .await;
+        assert!(
+            matches!(again, Err(ServiceError::AlreadyApproved)),
+            "{again:?}"
+        );
+        let by_phone = h.check(CheckTarget::Destination(phone()), &code).await;
+        assert!(
+            matches!(by_phone, Err(ServiceError::NotFound(_))),
+            "{by_phone:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn wrong_codes_count_and_lock_at_the_limit() {
+        let h = Harness::new(&[("MAX_CHECK_ATTEMPTS", "3")]);
+        h.send(&phone()).await.expect("sent");
+        let code = h.last_code();
+        for remaining in [2, 1, 0] {
+            let r = h
+                .check(CheckTarget::Destination(phone()), &wrong(&code))
+                .await;
+            assert!(
+                matches!(r, Err(ServiceError::IncorrectCode { attempts_remaining }) if attempts_remaining == remaining),
+                "{r:?}"
+            );
+        }
+        let locked = h.check(CheckTarget::Destination(phone()), &code).await;
+        assert!(
+            matches!(locked, Err(ServiceError::TooManyAttempts)),
+            "{locked:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_expired_code_is_refused_without_counting() {
+        let h = Harness::new(&[("CODE_TTL_SECONDS", "60")]);
+        let sent = h.send(&phone()).await.expect("sent");
+        let code = h.last_code();
+        h.advance(60);
+        let r = h
+            .check(CheckTarget::Id(sent.verification_id.clone()), &code)
+            .await;
+        assert!(matches!(r, Err(ServiceError::Expired(_))), "{r:?}");
+        let view = status(&h.core, &sent.verification_id)
+            .await
+            .expect("status");
+        assert_eq!(view.status, VerificationStatus::Expired);
+        assert_eq!(view.attempts_remaining, 5);
+    }
+
+    #[tokio::test]
+    async fn a_resend_waits_for_the_cooldown_and_replaces_the_earlier_code() {
+        let h = Harness::new(&[]);
+        let first = h.send(&phone()).await.expect("sent");
+        let first_code = h.last_code();
+        let early = h.send(&phone()).await;
+        assert!(
+            matches!(early, Err(ServiceError::ResendTooSoon { retry_after: 30 })),
+            "{early:?}"
+        );
+        h.advance(30);
+        let second = h.send(&phone()).await.expect("resent");
+        let r = h
+            .check(CheckTarget::Id(first.verification_id.clone()), &first_code)
+            .await;
+        assert!(matches!(r, Err(ServiceError::Replaced)), "{r:?}");
+        assert_eq!(
+            status(&h.core, &first.verification_id)
+                .await
+                .expect("status")
+                .status,
+            VerificationStatus::Replaced
+        );
+        let code = h.last_code();
+        h.check(CheckTarget::Id(second.verification_id), &code)
+            .await
+            .expect("the new code works");
+    }
+
+    #[tokio::test]
+    async fn the_send_window_caps_sends_per_destination() {
+        let h = Harness::new(&[
+            ("RESEND_COOLDOWN_SECONDS", "0"),
+            ("MAX_SENDS_PER_WINDOW", "3"),
+            ("SEND_WINDOW_SECONDS", "600"),
+        ]);
+        for _ in 0..3 {
+            h.send(&phone()).await.expect("within the window");
+            h.advance(10);
+        }
+        let r = h.send(&phone()).await;
+        assert!(
+            matches!(r, Err(ServiceError::TooManySends { retry_after: 570 })),
+            "{r:?}"
+        );
+        h.advance(570);
+        h.send(&phone())
+            .await
+            .expect("the oldest send left the window");
+    }
+
+    #[tokio::test]
+    async fn a_failed_delivery_makes_the_code_unusable_and_starts_no_cooldown() {
+        let h = Harness::new(&[]);
+        h.sender.set_failing(true);
+        let r = h.send(&phone()).await;
+        assert!(matches!(r, Err(ServiceError::DeliveryFailed)), "{r:?}");
+        let failed = h.store.verifications()[0].clone();
+        assert_eq!(failed.state, VerificationState::Failed);
+        assert_eq!(
+            status(&h.core, &failed.id).await.expect("status").status,
+            VerificationStatus::Failed
+        );
+        h.sender.set_failing(false);
+        h.send(&phone()).await.expect("a retry works at once");
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_store_is_a_retryable_error_and_sends_nothing() {
+        let h = Harness::new(&[]);
+        h.store.fail_next_call("throttled");
+        let r = h.send(&phone()).await;
+        assert!(matches!(r, Err(ServiceError::Unavailable(_))), "{r:?}");
+        assert!(h.sender.sent().is_empty());
+        assert!(h.store.contacts().is_empty());
+    }
+
+    #[tokio::test]
+    async fn cleanup_deletes_old_unverified_contacts_and_keeps_verified_ones() {
+        let h = Harness::new(&[
+            ("UNVERIFIED_RETENTION_HOURS", "1"),
+            ("RESEND_COOLDOWN_SECONDS", "0"),
+        ]);
+        let kept = Destination::Email(
+            crate::domain::EmailAddress::parse("kept@example.com").expect("valid"),
+        );
+        h.send(&phone()).await.expect("sent");
+        h.send(&kept).await.expect("sent");
+        let code = h.last_code();
+        h.check(CheckTarget::Destination(kept.clone()), &code)
+            .await
+            .expect("approved");
+        h.advance(3_601);
+        let never = || false;
+        let dry = cleanup(&h.core, true, &never).await.expect("dry run");
+        assert_eq!((dry.deleted, dry.skipped, dry.more), (1, 0, false));
+        assert_eq!(h.store.contacts().len(), 2);
+        let report = cleanup(&h.core, false, &never).await.expect("cleanup");
+        assert_eq!((report.deleted, report.skipped, report.more), (1, 0, false));
+        let left = h.store.contacts();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].destination, kept);
+        assert!(
+            h.store
+                .verifications()
+                .iter()
+                .all(|v| v.destination == kept)
+        );
+    }
+
+    #[tokio::test]
+    async fn cleanup_stops_when_out_of_time_and_says_there_is_more() {
+        let h = Harness::new(&[("UNVERIFIED_RETENTION_HOURS", "0")]);
+        h.send(&phone()).await.expect("sent");
+        let report = cleanup(&h.core, false, &|| true).await.expect("cleanup");
+        assert!(report.more);
+        assert_eq!(report.deleted, 0);
+    }
+}

@@ -1,0 +1,394 @@
+//! The storage the service needs, as one trait, and an in-memory implementation for unit tests.
+//!
+//! Every write is conditional, so the limits hold whatever the interleaving of concurrent
+//! requests: see `docs/data-model.md` for the DynamoDB requests behind each method.
+
+use async_trait::async_trait;
+
+use crate::domain::{ContactRecord, CurrentCode, Destination, VerificationId, VerificationRecord};
+
+/// A storage failure the service cannot resolve by itself.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another request changed the record between this request's read and its write.
+    #[error("the record changed concurrently")]
+    Conflict,
+    /// The database did not answer, or refused, after the SDK's retries.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// A stored item could not be read back (a bug or a manual edit).
+    #[error("stored item is malformed: {0}")]
+    Corrupt(String),
+}
+
+/// The writes of one send, applied all or nothing.
+#[derive(Debug, Clone)]
+pub struct SendWrite {
+    /// The contact as it is to be stored, with its new code and send history.
+    pub contact: ContactRecord,
+    /// The version the contact had when it was read; `None` when it did not exist.
+    pub expected_version: Option<u64>,
+    /// The new verification's record.
+    pub verification: VerificationRecord,
+    /// The verification whose pending code this send replaces, with the checks it had.
+    pub replaced: Option<(VerificationId, u32)>,
+}
+
+/// What counting a check attempt did.
+#[derive(Debug, Clone)]
+pub enum AttemptOutcome {
+    /// The attempt was counted; the code as it is now, with the new count.
+    Counted(CurrentCode),
+    /// Nothing was counted: there is no pending, unexpired, unlocked code (with the
+    /// expected id). The contact as it was, to tell why.
+    Refused(Option<ContactRecord>),
+}
+
+/// Where a cleanup page ended, to ask for the next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleCursor {
+    /// The storage key of the last contact seen.
+    pub key: String,
+    /// Its creation time (unix ms).
+    pub created_at: i64,
+}
+
+/// One page of contacts that are candidates for cleanup.
+#[derive(Debug, Clone, Default)]
+pub struct StalePage {
+    /// The contacts' destinations.
+    pub destinations: Vec<Destination>,
+    /// Where to continue, if there may be more.
+    pub next: Option<StaleCursor>,
+}
+
+/// The outcome of one conditional delete by cleanup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    /// Deleted, with its verification records.
+    Deleted,
+    /// Kept: verified, younger than the cutoff, or in the middle of a verification.
+    Kept,
+}
+
+/// The operations of the service on its records.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Reads a contact (strongly consistent).
+    async fn contact(&self, destination: &Destination)
+    -> Result<Option<ContactRecord>, StoreError>;
+
+    /// Stores a send: the contact (if its version is still `expected_version`), the new
+    /// verification, and the replaced one's outcome, in one transaction.
+    /// [`StoreError::Conflict`] when the contact changed since it was read.
+    async fn record_send(&self, write: &SendWrite) -> Result<(), StoreError>;
+
+    /// Marks a send whose delivery failed: its code becomes unusable and the cooldown it
+    /// started is lifted, if it is still the contact's current code.
+    async fn record_delivery_failure(
+        &self,
+        destination: &Destination,
+        id: &VerificationId,
+        now: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Counts one check attempt against the contact's current code, atomically, if that
+    /// code is pending, unexpired at `now`, below its attempt limit and (when given) has
+    /// the expected id.
+    async fn count_attempt(
+        &self,
+        destination: &Destination,
+        expected: Option<&VerificationId>,
+        now: i64,
+    ) -> Result<AttemptOutcome, StoreError>;
+
+    /// Approves the code `id` and verifies the contact, if that code is still current,
+    /// pending and unexpired at `now`. `false` when another request changed it first.
+    async fn approve(
+        &self,
+        destination: &Destination,
+        id: &VerificationId,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Reads a verification record.
+    async fn verification(
+        &self,
+        id: &VerificationId,
+    ) -> Result<Option<VerificationRecord>, StoreError>;
+
+    /// A page of unverified contacts created before `created_before`, oldest first,
+    /// from the sparse index (never a scan).
+    async fn stale_contacts(
+        &self,
+        created_before: i64,
+        after: Option<&StaleCursor>,
+        limit: u32,
+    ) -> Result<StalePage, StoreError>;
+
+    /// Deletes a contact and its verifications if it is still unverified, created
+    /// before `created_before`, and has no unexpired pending code at `now`.
+    async fn delete_stale_contact(
+        &self,
+        destination: &Destination,
+        created_before: i64,
+        now: i64,
+    ) -> Result<DeleteOutcome, StoreError>;
+}
+
+/// An in-memory [`Store`] with the same conditions as the DynamoDB one, for unit tests.
+pub mod memory {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::domain::{CodeState, ContactStatus, VerificationState};
+
+    /// Records in maps behind one lock: every method is atomic, as the conditional
+    /// writes it stands for are.
+    #[derive(Debug, Default)]
+    pub struct MemoryStore {
+        inner: Mutex<Inner>,
+    }
+
+    #[derive(Debug, Default)]
+    struct Inner {
+        contacts: BTreeMap<String, ContactRecord>,
+        verifications: BTreeMap<String, VerificationRecord>,
+        fail_next: Option<String>,
+    }
+
+    impl MemoryStore {
+        /// An empty store.
+        pub fn new() -> Self {
+            Self::default()
+        }
+
+        /// Makes the next call fail as an unavailable database would.
+        pub fn fail_next_call(&self, why: &str) {
+            self.lock().fail_next = Some(why.to_owned());
+        }
+
+        /// All contacts, for assertions.
+        pub fn contacts(&self) -> Vec<ContactRecord> {
+            self.lock().contacts.values().cloned().collect()
+        }
+
+        /// All verification records, for assertions.
+        pub fn verifications(&self) -> Vec<VerificationRecord> {
+            self.lock().verifications.values().cloned().collect()
+        }
+
+        /// Replaces a contact as it is, for tests that set up old records.
+        pub fn put_contact(&self, contact: ContactRecord) {
+            self.lock()
+                .contacts
+                .insert(contact.destination.key(), contact);
+        }
+
+        fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+            self.inner
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        }
+
+        fn guard(&self) -> Result<std::sync::MutexGuard<'_, Inner>, StoreError> {
+            let mut inner = self.lock();
+            match inner.fail_next.take() {
+                Some(why) => Err(StoreError::Unavailable(why)),
+                None => Ok(inner),
+            }
+        }
+    }
+
+    fn is_open(code: &CurrentCode, now: i64) -> bool {
+        code.state == CodeState::Pending
+            && code.attempts < code.max_attempts
+            && code.expires_at > now
+    }
+
+    #[async_trait]
+    impl Store for MemoryStore {
+        async fn contact(
+            &self,
+            destination: &Destination,
+        ) -> Result<Option<ContactRecord>, StoreError> {
+            Ok(self.guard()?.contacts.get(&destination.key()).cloned())
+        }
+
+        async fn record_send(&self, write: &SendWrite) -> Result<(), StoreError> {
+            let mut inner = self.guard()?;
+            let key = write.contact.destination.key();
+            let current_version = inner.contacts.get(&key).map(|c| c.version);
+            if current_version != write.expected_version {
+                return Err(StoreError::Conflict);
+            }
+            if let Some((old, attempts)) = &write.replaced {
+                match inner.verifications.get_mut(old.as_str()) {
+                    Some(v) if v.state == VerificationState::Pending => {
+                        v.state = VerificationState::Replaced;
+                        v.final_attempts = Some(*attempts);
+                    }
+                    _ => return Err(StoreError::Conflict),
+                }
+            }
+            inner.contacts.insert(key, write.contact.clone());
+            inner.verifications.insert(
+                write.verification.id.as_str().to_owned(),
+                write.verification.clone(),
+            );
+            Ok(())
+        }
+
+        async fn record_delivery_failure(
+            &self,
+            destination: &Destination,
+            id: &VerificationId,
+            now: i64,
+        ) -> Result<(), StoreError> {
+            let mut inner = self.guard()?;
+            if let Some(v) = inner.verifications.get_mut(id.as_str())
+                && v.state == VerificationState::Pending
+            {
+                v.state = VerificationState::Failed;
+            }
+            if let Some(c) = inner.contacts.get_mut(&destination.key())
+                && let Some(code) = c
+                    .current
+                    .as_mut()
+                    .filter(|code| &code.verification_id == id)
+            {
+                code.state = CodeState::Failed;
+                c.cooldown_until = c.cooldown_until.min(now);
+                c.version += 1;
+            }
+            Ok(())
+        }
+
+        async fn count_attempt(
+            &self,
+            destination: &Destination,
+            expected: Option<&VerificationId>,
+            now: i64,
+        ) -> Result<AttemptOutcome, StoreError> {
+            let mut inner = self.guard()?;
+            let Some(contact) = inner.contacts.get_mut(&destination.key()) else {
+                return Ok(AttemptOutcome::Refused(None));
+            };
+            let before = contact.clone();
+            match contact.current.as_mut() {
+                Some(code)
+                    if is_open(code, now)
+                        && expected.is_none_or(|id| *id == code.verification_id) =>
+                {
+                    code.attempts += 1;
+                    let counted = code.clone();
+                    contact.version += 1;
+                    Ok(AttemptOutcome::Counted(counted))
+                }
+                _ => Ok(AttemptOutcome::Refused(Some(before))),
+            }
+        }
+
+        async fn approve(
+            &self,
+            destination: &Destination,
+            id: &VerificationId,
+            now: i64,
+        ) -> Result<bool, StoreError> {
+            let mut inner = self.guard()?;
+            let Some(contact) = inner.contacts.get_mut(&destination.key()) else {
+                return Ok(false);
+            };
+            let Some(code) = contact.current.as_mut() else {
+                return Ok(false);
+            };
+            if &code.verification_id != id
+                || code.state != CodeState::Pending
+                || code.expires_at <= now
+            {
+                return Ok(false);
+            }
+            code.state = CodeState::Approved;
+            contact.status = ContactStatus::Verified;
+            contact.verified_at = contact.verified_at.or(Some(now));
+            contact.verification_ids.clear();
+            contact.version += 1;
+            if let Some(v) = inner.verifications.get_mut(id.as_str()) {
+                v.state = VerificationState::Approved;
+                v.verified_at = Some(now);
+            }
+            Ok(true)
+        }
+
+        async fn verification(
+            &self,
+            id: &VerificationId,
+        ) -> Result<Option<VerificationRecord>, StoreError> {
+            Ok(self.guard()?.verifications.get(id.as_str()).cloned())
+        }
+
+        async fn stale_contacts(
+            &self,
+            created_before: i64,
+            after: Option<&StaleCursor>,
+            limit: u32,
+        ) -> Result<StalePage, StoreError> {
+            let inner = self.guard()?;
+            let mut stale: Vec<&ContactRecord> = inner
+                .contacts
+                .values()
+                .filter(|c| c.status == ContactStatus::Unverified && c.created_at < created_before)
+                .collect();
+            stale.sort_by_key(|c| (c.created_at, c.destination.key()));
+            let start = after.map_or(0, |cur| {
+                stale
+                    .iter()
+                    .position(|c| {
+                        (c.created_at, c.destination.key()) > (cur.created_at, cur.key.clone())
+                    })
+                    .unwrap_or(stale.len())
+            });
+            let page: Vec<&ContactRecord> = stale
+                .iter()
+                .skip(start)
+                .take(limit as usize)
+                .copied()
+                .collect();
+            let next = (start + page.len() < stale.len())
+                .then(|| page.last())
+                .flatten()
+                .map(|c| StaleCursor {
+                    key: c.destination.key(),
+                    created_at: c.created_at,
+                });
+            Ok(StalePage {
+                destinations: page.iter().map(|c| c.destination.clone()).collect(),
+                next,
+            })
+        }
+
+        async fn delete_stale_contact(
+            &self,
+            destination: &Destination,
+            created_before: i64,
+            now: i64,
+        ) -> Result<DeleteOutcome, StoreError> {
+            let mut inner = self.guard()?;
+            let key = destination.key();
+            let deletable = inner
+                .contacts
+                .get(&key)
+                .is_some_and(|c| c.is_stale(created_before, now));
+            if !deletable {
+                return Ok(DeleteOutcome::Kept);
+            }
+            if let Some(contact) = inner.contacts.remove(&key) {
+                for id in contact.verification_ids {
+                    inner.verifications.remove(id.as_str());
+                }
+            }
+            Ok(DeleteOutcome::Deleted)
+        }
+    }
+}
