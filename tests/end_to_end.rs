@@ -1,1 +1,431 @@
+//! The API as a client uses it: HTTP to the functions under `cargo lambda watch`, with
+//! DynamoDB Local behind them, reading the SMS and emails from the SNS/SES emulator.
+//! The stack runs with the settings `scripts/test.sh` gives (short cooldown and expiry).
 
+use std::time::Duration;
+
+use serde_json::json;
+use twostep_tests::*;
+
+fn setting(name: &str) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{name} is set by scripts/test.sh"))
+}
+
+#[tokio::test]
+async fn an_sms_sign_up_delivers_a_code_that_approves_exactly_once() {
+    let api = Api::new();
+    let phone = unique_phone();
+    let sent = api
+        .post_json(
+            "/signup",
+            &json!({"phone": phone, "first_name": "Ada", "last_name": "Lovelace"}),
+        )
+        .await;
+    assert_eq!(sent.status, 202, "{sent:?}");
+    assert_eq!(sent.json["status"], "pending");
+    assert_eq!(sent.json["channel"], "sms");
+    let hidden = "*".repeat(phone.len() - 3 - 4);
+    assert_eq!(
+        sent.json["to"],
+        format!("+49{hidden}{}", &phone[phone.len() - 4..])
+    );
+    assert_eq!(
+        sent.json["resend_after"],
+        setting("RESEND_COOLDOWN_SECONDS")
+    );
+    assert!(
+        sent.json["expires_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
+    let id = sent.json["verification_id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+
+    let texts = sms_to(&phone).await;
+    assert_eq!(texts.len(), 1, "exactly one SMS: {texts:?}");
+    assert!(
+        texts[0].contains("twostep") && texts[0].chars().count() <= 160,
+        "{}",
+        texts[0]
+    );
+    let code = code_in(&texts[0], 6);
+
+    let status = api.get(&format!("/verifications/{id}")).await;
+    assert_eq!(
+        (status.status, status.json["status"].as_str()),
+        (200, Some("pending"))
+    );
+    assert_eq!(status.json["attempts_remaining"], 5);
+
+    let ok = api
+        .post_json("/verify", &json!({"verification_id": id, "code": code}))
+        .await;
+    assert_eq!(ok.status, 200, "{ok:?}");
+    assert_eq!(ok.json["status"], "approved");
+    assert_eq!(ok.json["verification_id"], id.as_str());
+
+    let again = api
+        .post_json("/verify", &json!({"verification_id": id, "code": code}))
+        .await;
+    assert_eq!(
+        (again.status, again.code()),
+        (409, "already_approved"),
+        "{again:?}"
+    );
+    let by_phone = api
+        .post_json("/verify", &json!({"phone": phone, "code": code}))
+        .await;
+    assert_eq!(
+        (by_phone.status, by_phone.code()),
+        (404, "not_found"),
+        "{by_phone:?}"
+    );
+    let status = api.get(&format!("/verifications/{id}")).await;
+    assert_eq!(status.json["status"], "approved");
+}
+
+#[tokio::test]
+async fn a_national_number_is_read_with_the_default_country_and_verified_by_phone() {
+    let api = Api::new();
+    let suffix: u32 = rand_suffix();
+    let national = format!("(201) 555-01{:02}", suffix % 100);
+    let e164 = format!("+1201555{:04}", 100 + suffix % 100);
+    // Another test may use the same fictional number; wait out its cooldown if so.
+    let mut sent = api.post_json("/signup", &json!({"phone": national})).await;
+    while sent.status == 429 {
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        sent = api.post_json("/signup", &json!({"phone": national})).await;
+    }
+    assert_eq!(sent.status, 202, "{sent:?}");
+    assert_eq!(
+        sent.json["to"],
+        format!("+1******{}", &e164[e164.len() - 4..])
+    );
+    let code = last_sms_code(&e164).await;
+    let ok = api
+        .post_json(
+            "/verify",
+            &json!({"phone": e164, "code": format!("{}-{}", &code[..3], &code[3..])}),
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{ok:?}");
+}
+
+fn rand_suffix() -> u32 {
+    use rand::RngExt;
+    rand::rng().random_range(0..100)
+}
+
+#[tokio::test]
+async fn an_email_sign_up_sends_an_email_and_verifies_by_address() {
+    let api = Api::new();
+    let email = unique_email();
+    let sent = api
+        .post_json(
+            "/signup",
+            &json!({"email": email.to_uppercase(), "locale": "en-GB"}),
+        )
+        .await;
+    assert_eq!(sent.status, 202, "{sent:?}");
+    assert_eq!(sent.json["channel"], "email");
+    assert!(
+        sent.json["to"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("u***@example.com"))
+    );
+    let mails = emails_to(&email).await;
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(mails[0].0, "Your twostep code");
+    let code = code_in(&mails[0].1, 6);
+    let ok = api
+        .post_json("/verify", &json!({"email": email, "code": code}))
+        .await;
+    assert_eq!(ok.status, 200, "{ok:?}");
+}
+
+#[tokio::test]
+async fn a_plain_html_form_post_with_aliased_fields_works() {
+    let api = Api::new();
+    let phone = unique_phone();
+    let sent = api
+        .post_form(
+            "/signup",
+            &[
+                ("phoneNumber", &phone),
+                ("firstName", " Grace "),
+                ("channel", "sms"),
+            ],
+        )
+        .await;
+    assert_eq!(sent.status, 202, "{sent:?}");
+    let code = last_sms_code(&phone).await;
+    let id = sent.json["verification_id"].as_str().expect("id");
+    let ok = api
+        .post_form("/verify", &[("verification_id", id), ("code", &code)])
+        .await;
+    assert_eq!(ok.status, 200, "{ok:?}");
+}
+
+#[tokio::test]
+async fn wrong_codes_are_counted_and_lock_the_verification_at_the_limit() {
+    let api = Api::new();
+    let phone = unique_phone();
+    let sent = api.post_json("/signup", &json!({"phone": phone})).await;
+    let id = sent.json["verification_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let code = last_sms_code(&phone).await;
+    for remaining in (0..5).rev() {
+        let r = api
+            .post_json(
+                "/verify",
+                &json!({"phone": phone, "code": wrong_code(&code)}),
+            )
+            .await;
+        assert_eq!((r.status, r.code()), (422, "incorrect_code"), "{r:?}");
+        assert_eq!(r.json["attempts_remaining"], remaining);
+    }
+    let locked = api
+        .post_json("/verify", &json!({"verification_id": id, "code": code}))
+        .await;
+    assert_eq!(
+        (locked.status, locked.code()),
+        (429, "too_many_attempts"),
+        "{locked:?}"
+    );
+    let status = api.get(&format!("/verifications/{id}")).await;
+    assert_eq!(
+        (
+            status.json["status"].as_str(),
+            status.json["attempts_remaining"].as_u64()
+        ),
+        (Some("locked"), Some(0))
+    );
+}
+
+#[tokio::test]
+async fn a_resend_respects_the_cooldown_and_replaces_the_earlier_code() {
+    let api = Api::new();
+    let phone = unique_phone();
+    let first = api.post_json("/signup", &json!({"phone": phone})).await;
+    assert_eq!(first.status, 202);
+    let early = api.post_json("/signup", &json!({"phone": phone})).await;
+    assert_eq!(
+        (early.status, early.code()),
+        (429, "resend_too_soon"),
+        "{early:?}"
+    );
+    assert!(early.json["retry_after"].as_u64().is_some_and(|s| s >= 1));
+    assert!(early.headers.contains_key("retry-after"));
+    assert_eq!(
+        sms_to(&phone).await.len(),
+        1,
+        "a refused resend sends nothing"
+    );
+
+    tokio::time::sleep(
+        Duration::from_secs(setting("RESEND_COOLDOWN_SECONDS")) + Duration::from_millis(100),
+    )
+    .await;
+    let second = api.post_json("/signup", &json!({"phone": phone})).await;
+    assert_eq!(second.status, 202, "{second:?}");
+    let new_code = last_sms_code(&phone).await;
+    let first_id = first.json["verification_id"].as_str().expect("id");
+    let stale = api
+        .post_json(
+            "/verify",
+            &json!({"verification_id": first_id, "code": new_code}),
+        )
+        .await;
+    assert_eq!((stale.status, stale.code()), (409, "replaced"), "{stale:?}");
+    assert_eq!(
+        api.get(&format!("/verifications/{first_id}")).await.json["status"],
+        "replaced"
+    );
+    let second_id = second.json["verification_id"].as_str().expect("id");
+    let ok = api
+        .post_json(
+            "/verify",
+            &json!({"verification_id": second_id, "code": new_code}),
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{ok:?}");
+}
+
+#[tokio::test]
+async fn the_send_window_stops_sends_beyond_its_limit() {
+    let api = Api::new();
+    let phone = unique_phone();
+    let limit = setting("MAX_SENDS_PER_WINDOW");
+    let cooldown =
+        Duration::from_secs(setting("RESEND_COOLDOWN_SECONDS")) + Duration::from_millis(100);
+    for _ in 0..limit {
+        let r = api.post_json("/signup", &json!({"phone": phone})).await;
+        assert_eq!(r.status, 202, "{r:?}");
+        tokio::time::sleep(cooldown).await;
+    }
+    let over = api.post_json("/signup", &json!({"phone": phone})).await;
+    assert_eq!(
+        (over.status, over.code()),
+        (429, "too_many_sends"),
+        "{over:?}"
+    );
+    assert!(over.json["retry_after"].as_u64().is_some_and(|s| s > 60));
+    assert_eq!(sms_to(&phone).await.len() as u64, limit);
+}
+
+#[tokio::test]
+async fn an_expired_code_is_refused_with_410() {
+    let api = Api::new();
+    let phone = unique_phone();
+    let sent = api.post_json("/signup", &json!({"phone": phone})).await;
+    let id = sent.json["verification_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let code = last_sms_code(&phone).await;
+    tokio::time::sleep(Duration::from_secs(setting("CODE_TTL_SECONDS") + 1)).await;
+    let late = api
+        .post_json("/verify", &json!({"verification_id": id, "code": code}))
+        .await;
+    assert_eq!((late.status, late.code()), (410, "expired"), "{late:?}");
+    let by_phone = api
+        .post_json("/verify", &json!({"phone": phone, "code": code}))
+        .await;
+    assert_eq!(
+        (by_phone.status, by_phone.code()),
+        (410, "expired"),
+        "{by_phone:?}"
+    );
+    assert_eq!(
+        api.get(&format!("/verifications/{id}")).await.json["status"],
+        "expired"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_the_contract_error_and_changes_nothing() {
+    let api = Api::new();
+    let phone = unique_phone();
+    let cases = [
+        (
+            json!({"phone": "+1 555"}),
+            400,
+            "invalid_phone",
+            Some("phone"),
+        ),
+        (
+            json!({"email": "not-an-address"}),
+            400,
+            "invalid_email",
+            Some("email"),
+        ),
+        (
+            json!({"phone": phone, "channel": "fax"}),
+            400,
+            "invalid_channel",
+            Some("channel"),
+        ),
+        (
+            json!({"first_name": "Ada"}),
+            400,
+            "missing_destination",
+            Some("phone"),
+        ),
+        (
+            json!({"channel": "email", "phone": phone}),
+            400,
+            "missing_destination",
+            Some("email"),
+        ),
+        (
+            json!({"phone": phone, "first_name": "x".repeat(101)}),
+            400,
+            "invalid_field",
+            Some("first_name"),
+        ),
+        (
+            json!({"phone": phone, "locale": "not a locale"}),
+            400,
+            "invalid_field",
+            Some("locale"),
+        ),
+        (
+            json!({"phone": ["+4930123"]}),
+            400,
+            "invalid_field",
+            Some("phone"),
+        ),
+    ];
+    for (body, status, code, field) in cases {
+        let r = api.post_json("/signup", &body).await;
+        assert_eq!((r.status, r.code()), (status, code), "{body}: {r:?}");
+        assert_eq!(r.json["field"].as_str(), field, "{body}");
+        assert_eq!(r.headers["content-type"], "application/problem+json");
+        assert_eq!(r.json["type"], "about:blank");
+        assert_eq!(r.json["status"], status);
+    }
+    assert!(
+        sms_to(&phone).await.is_empty(),
+        "refused requests send nothing"
+    );
+
+    let verify_cases = [
+        (
+            json!({"phone": phone, "code": "12ab56"}),
+            400,
+            "invalid_code_format",
+        ),
+        (
+            json!({"phone": phone, "code": "123"}),
+            400,
+            "invalid_code_format",
+        ),
+        (json!({"code": "123456"}), 400, "missing_destination"),
+        (
+            json!({"phone": phone, "email": "a@example.com", "code": "123456"}),
+            400,
+            "invalid_field",
+        ),
+        (
+            json!({"verification_id": "01JD3Z6Q0Y4S8V1M2N3P4Q5R6S", "code": "123456"}),
+            404,
+            "not_found",
+        ),
+        (json!({"phone": phone, "code": "123456"}), 404, "not_found"),
+    ];
+    for (body, status, code) in verify_cases {
+        let r = api.post_json("/verify", &body).await;
+        assert_eq!((r.status, r.code()), (status, code), "{body}: {r:?}");
+    }
+    let unknown = api.get("/verifications/01JD3Z6Q0Y4S8V1M2N3P4Q5R6S").await;
+    assert_eq!((unknown.status, unknown.code()), (404, "not_found"));
+    let malformed = api.get("/verifications/not-an-id").await;
+    assert_eq!((malformed.status, malformed.code()), (404, "not_found"));
+}
+
+#[tokio::test]
+async fn malformed_oversized_and_foreign_bodies_are_refused_on_every_route() {
+    let api = Api::new();
+    for path in ["/signup", "/verify"] {
+        let r = api
+            .post_raw(path, "application/json", "{\"phone\": ".to_owned())
+            .await;
+        assert_eq!((r.status, r.code()), (400, "invalid_body"), "{path}");
+        let r = api.post_raw(path, "text/plain", "phone=1".to_owned()).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (415, "unsupported_media_type"),
+            "{path}"
+        );
+        let big = format!("{{\"phone\": \"{}\"}}", " ".repeat(9 * 1024));
+        let r = api.post_raw(path, "application/json", big).await;
+        assert_eq!((r.status, r.code()), (413, "body_too_large"), "{path}");
+    }
+}

@@ -1,1 +1,221 @@
+//! Helpers for the integration tests: a client of the running API, the messages the
+//! local SNS/SES emulator recorded, and unique destinations per test.
+//!
+//! The tests need the local stack that `scripts/test.sh` starts; they say so if it is not there.
 
+use std::time::Duration;
+
+use rand::RngExt;
+use serde_json::Value;
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the integration tests with ./scripts/test.sh, which starts the local stack")
+    })
+}
+
+/// The API's base URL (`cargo lambda watch` with its router).
+pub fn api_url() -> String {
+    env("TWOSTEP_API_URL")
+}
+
+/// A response as a client sees it.
+#[derive(Debug)]
+pub struct Reply {
+    /// The HTTP status.
+    pub status: u16,
+    /// The headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// The body as JSON (`Null` when it is not JSON).
+    pub json: Value,
+}
+
+impl Reply {
+    /// The `code` member of a problem body.
+    pub fn code(&self) -> &str {
+        self.json["code"].as_str().unwrap_or("")
+    }
+}
+
+/// An HTTP client of the local API.
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Default for Api {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Api {
+    /// A client of `TWOSTEP_API_URL`.
+    pub fn new() -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client");
+        Self {
+            http,
+            base: api_url(),
+        }
+    }
+
+    async fn reply(response: reqwest::Response) -> Reply {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        Reply {
+            status,
+            headers,
+            json: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
+    }
+
+    /// POSTs a JSON body.
+    pub async fn post_json(&self, path: &str, body: &Value) -> Reply {
+        self.post_raw(path, "application/json", body.to_string())
+            .await
+    }
+
+    /// POSTs a form-urlencoded body, as a plain HTML form does.
+    pub async fn post_form(&self, path: &str, pairs: &[(&str, &str)]) -> Reply {
+        let body = pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        self.post_raw(path, "application/x-www-form-urlencoded", body)
+            .await
+    }
+
+    /// POSTs any body with any content type.
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: String) -> Reply {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("the API answers");
+        Self::reply(response).await
+    }
+
+    /// GETs a path.
+    pub async fn get(&self, path: &str) -> Reply {
+        Self::reply(
+            self.http
+                .get(format!("{}{path}", self.base))
+                .send()
+                .await
+                .expect("the API answers"),
+        )
+        .await
+    }
+
+    /// Invokes the cleanup function as the schedule (or an operator) would.
+    pub async fn invoke_cleanup(&self, payload: &Value) -> Value {
+        let response = self
+            .http
+            .post(format!(
+                "{}/2015-03-31/functions/cleanup/invocations",
+                self.base
+            ))
+            .body(payload.to_string())
+            .send()
+            .await
+            .expect("the runner answers");
+        response.json().await.expect("a JSON report")
+    }
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".to_owned(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A fresh, valid German landline number in E.164, unique to the caller.
+pub fn unique_phone() -> String {
+    format!("+49301{:07}", rand::rng().random_range(0..10_000_000u32))
+}
+
+/// A fresh email address.
+pub fn unique_email() -> String {
+    format!("user{}@example.com", rand::rng().random_range(0..u64::MAX))
+}
+
+async fn outbox() -> Value {
+    let url = format!("{}/moto-api/data.json", env("TWOSTEP_MOTO_URL"));
+    reqwest::get(url)
+        .await
+        .expect("moto answers")
+        .json()
+        .await
+        .expect("moto's record")
+}
+
+/// Every SMS text the emulator recorded for `phone`, oldest first.
+pub async fn sms_to(phone: &str) -> Vec<String> {
+    let data = outbox().await;
+    data["sns"]["SMS"]
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .filter(|m| m["phone_number"] == phone)
+                .filter_map(|m| m["message"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every email (subject, body) the emulator recorded for `address`, oldest first.
+pub async fn emails_to(address: &str) -> Vec<(String, String)> {
+    let data = outbox().await;
+    data["ses"]["Message"]
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .filter(|m| {
+                    m["destinations"]["ToAddresses"]
+                        .as_array()
+                        .is_some_and(|to| to.iter().any(|a| a == address))
+                })
+                .map(|m| {
+                    (
+                        m["subject"].as_str().unwrap_or("").to_owned(),
+                        m["body"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The code in a message: the first run of `len` digits.
+pub fn code_in(text: &str, len: usize) -> String {
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == len)
+        .unwrap_or_else(|| panic!("no {len}-digit code in {text:?}"))
+        .to_owned()
+}
+
+/// The newest code sent by SMS to `phone`.
+pub async fn last_sms_code(phone: &str) -> String {
+    let all = sms_to(phone).await;
+    code_in(all.last().unwrap_or_else(|| panic!("no SMS to {phone}")), 6)
+}
+
+/// A code that is not `code`.
+pub fn wrong_code(code: &str) -> String {
+    let n: u32 = code.parse().expect("digits");
+    format!("{:06}", (n + 1) % 1_000_000)
+}

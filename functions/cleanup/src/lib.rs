@@ -10,6 +10,9 @@ use twostep::service::{self, CleanupReport, Core};
 /// How long before its timeout the function stops taking new work.
 pub const SAFETY_MARGIN_MS: u64 = 5_000;
 
+/// The time budget when the invocation carries no usable deadline.
+pub const FALLBACK_BUDGET_MS: u64 = 60_000;
+
 #[derive(Debug, Default, Deserialize)]
 struct Options {
     #[serde(default)]
@@ -30,8 +33,13 @@ pub async fn handle(
 ) -> Result<CleanupReport, lambda_runtime::Error> {
     // A schedule event has other fields; only `dry_run` matters, and anything else means a real run.
     let options: Options = serde_json::from_value(event.payload).unwrap_or_default();
-    let deadline = event.context.deadline;
-    let out_of_time = move || deadline > 0 && now_ms() + SAFETY_MARGIN_MS >= deadline;
+    let start = now_ms();
+    // Lambda always gives a deadline in the future; a local runner may not.
+    let deadline = match event.context.deadline {
+        d if d > start => d,
+        _ => start + FALLBACK_BUDGET_MS,
+    };
+    let out_of_time = move || now_ms() + SAFETY_MARGIN_MS >= deadline;
     let report = service::cleanup(core, options.dry_run, &out_of_time).await?;
     Ok(report)
 }

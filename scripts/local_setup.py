@@ -1,0 +1,77 @@
+"""Creates the local resources twostep needs, against DynamoDB Local and moto.
+
+The table is created from template.yaml's own definition, so local and deployed agree.
+Idempotent: what exists is left as it is.
+
+usage: local_setup.py TABLE_NAME [--definition-out FILE]
+"""
+import json
+import os
+import sys
+
+import boto3
+import yaml
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation YAML, keeping intrinsic functions (!Ref, !Sub, ...) as plain values."""
+
+
+def _any_tag(loader, _suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node)
+    return loader.construct_mapping(node)
+
+
+_CfnLoader.add_multi_constructor("!", _any_tag)
+
+
+def table_definition(template_path):
+    with open(template_path) as f:
+        template = yaml.load(f, Loader=_CfnLoader)
+    props = template["Resources"]["Table"]["Properties"]
+    return {
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "GlobalSecondaryIndexes": props["GlobalSecondaryIndexes"],
+        "BillingMode": props["BillingMode"],
+        "TimeToLiveAttribute": props["TimeToLiveSpecification"]["AttributeName"],
+    }
+
+
+def main():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    args = sys.argv[1:]
+    table = args[0]
+    definition = table_definition(os.path.join(root, "template.yaml"))
+    if "--definition-out" in args:
+        with open(args[args.index("--definition-out") + 1], "w") as f:
+            json.dump(definition, f, indent=2)
+
+    ddb = boto3.client("dynamodb", endpoint_url=os.environ["AWS_ENDPOINT_URL_DYNAMODB"])
+    if table not in ddb.list_tables()["TableNames"]:
+        create = {k: v for k, v in definition.items() if k != "TimeToLiveAttribute"}
+        ddb.create_table(TableName=table, **create)
+    ttl = ddb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+        ddb.update_time_to_live(
+            TableName=table,
+            TimeToLiveSpecification={"AttributeName": definition["TimeToLiveAttribute"], "Enabled": True},
+        )
+
+    sender_domain = os.environ["EMAIL_FROM"].split("@", 1)[1]
+    boto3.client("sesv2").create_email_identity(EmailIdentity=sender_domain)
+
+    secrets = boto3.client("secretsmanager")
+    secret_id = os.environ["CODE_HASH_SECRET_ID"]
+    try:
+        secrets.describe_secret(SecretId=secret_id)
+    except secrets.exceptions.ResourceNotFoundException:
+        key = secrets.get_random_password(PasswordLength=64, ExcludePunctuation=True)["RandomPassword"]
+        secrets.create_secret(Name=secret_id, SecretString=json.dumps({"current": key}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+# Sourced by dev.sh and test.sh: starts and stops the local stack (DynamoDB Local, moto,
+# the functions under cargo lambda watch). Ports come from the caller's environment.
+# shellcheck shell=bash
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.tools/venv"
+jar_dir="$root/.tools/node/node_modules/amplify-dynamodb-simulator/emulator"
+state="$root/.local/${STACK_NAME:-dev}"
+mkdir -p "$state"
+pids=()
+
+say() { printf '[twostep] %s\n' "$*" >&2; }
+
+# The environment the functions and the SDK see: only endpoints differ from AWS.
+stack_env() {
+  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_SESSION_TOKEN=
+  export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
+  export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DDB_PORT"
+  export TABLE_NAME="${TABLE_NAME:-twostep-local}"
+  export EMAIL_FROM="${EMAIL_FROM:-codes@twostep.example}"
+  export CODE_HASH_SECRET_ID="${CODE_HASH_SECRET_ID:-twostep-local/code-hash-key}"
+  export RUST_LOG="${RUST_LOG:-info}"
+  export PATH="$venv/bin:$PATH"
+}
+
+wait_http() { # url seconds
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do
+    if curl -s -o /dev/null "$1"; then return 0; fi
+    sleep 0.1
+  done
+  say "nothing answered at $1 after $2 s"; return 1
+}
+
+port_free() {
+  ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+start_stack() {
+  stack_env
+  local p
+  for p in "$DDB_PORT" "$MOTO_PORT" "$API_PORT"; do
+    port_free "$p" || { say "port $p is in use: stop what runs there, or set the *_PORT variables"; return 1; }
+  done
+  say "starting DynamoDB Local on :$DDB_PORT"
+  java -Djava.library.path="$jar_dir/DynamoDBLocal_lib" -jar "$jar_dir/DynamoDBLocal.jar" \
+    -inMemory -sharedDb -disableTelemetry -port "$DDB_PORT" >"$state/dynamodb.log" 2>&1 &
+  pids+=($!)
+  say "starting moto (SNS, SES v2, Secrets Manager) on :$MOTO_PORT"
+  "$venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$state/moto.log" 2>&1 &
+  pids+=($!)
+  wait_http "http://127.0.0.1:$DDB_PORT" 30
+  wait_http "http://127.0.0.1:$MOTO_PORT/moto-api/data.json" 30
+  "$venv/bin/python" "$root/scripts/local_setup.py" "$TABLE_NAME" --definition-out "$state/table.json"
+  say "building the functions"
+  (cd "$root" && cargo build --workspace --bins)
+  say "serving the functions on http://127.0.0.1:$API_PORT"
+  (cd "$root" && exec cargo lambda watch -A 127.0.0.1 -P "$API_PORT" ${WATCH_FLAGS:-}) >"$state/functions.log" 2>&1 &
+  pids+=($!)
+  # The watcher compiles a function on its first request: warm all three up.
+  wait_http "http://127.0.0.1:$API_PORT/verifications/00000000000000000000000000" 300
+  curl -s -o /dev/null -X POST -H 'content-type: application/json' -d '{}' "http://127.0.0.1:$API_PORT/signup"
+  curl -s -o /dev/null -X POST "http://127.0.0.1:$API_PORT/2015-03-31/functions/cleanup/invocations" -d '{"dry_run":true}'
+}
+
+stop_stack() {
+  local pid
+  for pid in "${pids[@]}"; do
+    pkill -TERM -P "$pid" 2>/dev/null || true
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+}

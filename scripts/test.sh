@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests, then the integration tests against a local stack that this
+# script starts (on its own ports, with short limits so the tests run quickly) and stops.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$root/scripts/bootstrap.sh"
+export DDB_PORT="${TEST_DDB_PORT:-8100}" MOTO_PORT="${TEST_MOTO_PORT:-5100}" API_PORT="${TEST_API_PORT:-9100}" STACK_NAME=test
+# The settings the integration tests are written against.
+export RESEND_COOLDOWN_SECONDS=1 MAX_SENDS_PER_WINDOW=3 CODE_TTL_SECONDS=15 UNVERIFIED_RETENTION_HOURS=0 MAX_CHECK_ATTEMPTS=5
+export TABLE_NAME=twostep-test RUST_LOG=info
+# shellcheck source=scripts/stack.sh
+source "$root/scripts/stack.sh"
+trap stop_stack EXIT INT TERM
+
+cd "$root"
+echo "== unit tests"
+cargo test --workspace --exclude twostep-tests
+
+start_stack
+export TWOSTEP_API_URL="http://127.0.0.1:$API_PORT" TWOSTEP_MOTO_URL="http://127.0.0.1:$MOTO_PORT"
+export TWOSTEP_TABLE_DEFINITION="$state/table.json"
+echo "== integration tests (logs in .local/test/)"
+cargo test --no-fail-fast -p twostep-tests

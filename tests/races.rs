@@ -1,0 +1,272 @@
+//! Concurrency and delivery failures, driven in-process through the service with the
+//! production adapters: DynamoDB Local for the records and the SNS/SES emulator for
+//! delivery, over HTTP as in AWS. Each test has its own table, made from template.yaml.
+//! (`cargo lambda watch` runs one invocation at a time, so races are driven here.)
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
+};
+use rand::RngExt;
+use serde_json::Value;
+use tokio::task::JoinSet;
+use twostep::Config;
+use twostep::delivery::Sender;
+use twostep::domain::{CodeHasher, Country, Destination, EmailAddress, PhoneNumber, SubmittedCode};
+use twostep::service::{self, CheckTarget, Core, SendRequest, ServiceError};
+use twostep::{aws, dynamodb::DynamoStore};
+use twostep_tests::*;
+
+struct App {
+    core: Core,
+    hasher: CodeHasher,
+    sender: Arc<dyn Sender>,
+}
+
+fn keys(list: &Value) -> Vec<KeySchemaElement> {
+    list.as_array()
+        .expect("a key schema")
+        .iter()
+        .map(|k| {
+            KeySchemaElement::builder()
+                .attribute_name(k["AttributeName"].as_str().expect("name"))
+                .key_type(KeyType::from(k["KeyType"].as_str().expect("type")))
+                .build()
+                .expect("key")
+        })
+        .collect()
+}
+
+/// A table of its own, with the definition template.yaml gives.
+async fn fresh_table(sdk: &aws_config::SdkConfig) -> String {
+    let path = std::env::var("TWOSTEP_TABLE_DEFINITION")
+        .expect("TWOSTEP_TABLE_DEFINITION is set by scripts/test.sh");
+    let def: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("definition")).expect("json");
+    let name = format!("test-{}", rand::rng().random_range(0..u64::MAX));
+    let mut create = aws_sdk_dynamodb::Client::new(sdk)
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::from(
+            def["BillingMode"].as_str().expect("billing"),
+        ))
+        .set_key_schema(Some(keys(&def["KeySchema"])));
+    for a in def["AttributeDefinitions"].as_array().expect("attributes") {
+        create = create.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(a["AttributeName"].as_str().expect("name"))
+                .attribute_type(ScalarAttributeType::from(
+                    a["AttributeType"].as_str().expect("type"),
+                ))
+                .build()
+                .expect("attribute"),
+        );
+    }
+    for g in def["GlobalSecondaryIndexes"].as_array().expect("indexes") {
+        let projection = Projection::builder()
+            .projection_type(ProjectionType::from(
+                g["Projection"]["ProjectionType"]
+                    .as_str()
+                    .expect("projection"),
+            ))
+            .build();
+        create = create.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(g["IndexName"].as_str().expect("index"))
+                .set_key_schema(Some(keys(&g["KeySchema"])))
+                .projection(projection)
+                .build()
+                .expect("index"),
+        );
+    }
+    create
+        .send()
+        .await
+        .expect("DynamoDB Local creates the table");
+    name
+}
+
+async fn app(settings: &[(&str, &str)]) -> App {
+    let sdk = aws::sdk_config().await;
+    let table = fresh_table(&sdk).await;
+    let mut vars: HashMap<String, String> = std::env::vars().collect();
+    vars.insert("TABLE_NAME".into(), table.clone());
+    for (k, v) in settings {
+        vars.insert((*k).into(), (*v).into());
+    }
+    let config = Config::from_vars(&vars).expect("config");
+    let sender = Arc::new(aws::sender(&sdk, &config));
+    let hasher = aws::code_hasher(&sdk, &config)
+        .await
+        .expect("the local secret");
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    let core = Core {
+        config: Arc::new(config),
+        store: Arc::new(store),
+        clock: Arc::new(service::SystemClock),
+    };
+    App {
+        core,
+        hasher,
+        sender,
+    }
+}
+
+impl App {
+    async fn send(&self, to: &Destination) -> Result<service::SendOutcome, ServiceError> {
+        let request = SendRequest {
+            destination: to.clone(),
+            first_name: None,
+            last_name: None,
+            locale: None,
+        };
+        service::send(&self.core, &self.hasher, self.sender.as_ref(), request).await
+    }
+}
+
+fn sms(phone: &str) -> Destination {
+    Destination::Sms(PhoneNumber::parse(phone, Country::parse("DE").expect("DE")).expect("valid"))
+}
+
+async fn concurrently<T: Send + 'static>(
+    n: usize,
+    task: impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>,
+) -> Vec<T> {
+    let mut set = JoinSet::new();
+    for _ in 0..n {
+        set.spawn(task());
+    }
+    set.join_all().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_right_codes_approve_exactly_once() {
+    let app = Arc::new(app(&[]).await);
+    let phone = unique_phone();
+    let sent = app.send(&sms(&phone)).await.expect("sent");
+    let code = SubmittedCode::parse(&last_sms_code(&phone).await, 6).expect("format");
+    let results = concurrently(20, || {
+        let (app, id, code) = (app.clone(), sent.verification_id.clone(), code.clone());
+        Box::pin(
+            async move { service::check(&app.core, &app.hasher, CheckTarget::Id(id), &code).await },
+        )
+    })
+    .await;
+    let approved = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(approved, 1, "{results:?}");
+    assert!(
+        results.iter().all(|r| matches!(
+            r,
+            Ok(_) | Err(ServiceError::AlreadyApproved | ServiceError::TooManyAttempts)
+        )),
+        "{results:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_wrong_codes_count_no_more_than_the_limit() {
+    let app = Arc::new(app(&[("MAX_CHECK_ATTEMPTS", "5")]).await);
+    let phone = unique_phone();
+    app.send(&sms(&phone)).await.expect("sent");
+    let right = last_sms_code(&phone).await;
+    let wrong = SubmittedCode::parse(&wrong_code(&right), 6).expect("format");
+    let results = concurrently(20, || {
+        let (app, wrong, to) = (app.clone(), wrong.clone(), sms(&phone));
+        Box::pin(async move {
+            service::check(&app.core, &app.hasher, CheckTarget::Destination(to), &wrong).await
+        })
+    })
+    .await;
+    let counted = results
+        .iter()
+        .filter(|r| matches!(r, Err(ServiceError::IncorrectCode { .. })))
+        .count();
+    assert_eq!(counted, 5, "{results:?}");
+    assert!(results.iter().all(|r| matches!(
+        r,
+        Err(ServiceError::IncorrectCode { .. } | ServiceError::TooManyAttempts)
+    )));
+    let right = SubmittedCode::parse(&right, 6).expect("format");
+    let after = service::check(
+        &app.core,
+        &app.hasher,
+        CheckTarget::Destination(sms(&phone)),
+        &right,
+    )
+    .await;
+    assert!(
+        matches!(after, Err(ServiceError::TooManyAttempts)),
+        "locked, even for the right code: {after:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_sends_deliver_no_more_than_the_window_allows() {
+    let app = Arc::new(
+        app(&[
+            ("RESEND_COOLDOWN_SECONDS", "0"),
+            ("MAX_SENDS_PER_WINDOW", "3"),
+        ])
+        .await,
+    );
+    let phone = unique_phone();
+    let results = concurrently(20, || {
+        let (app, to) = (app.clone(), sms(&phone));
+        Box::pin(async move { app.send(&to).await })
+    })
+    .await;
+    let sent = results.iter().filter(|r| r.is_ok()).count();
+    assert!((1..=3).contains(&sent), "{results:?}");
+    assert_eq!(
+        sms_to(&phone).await.len(),
+        sent,
+        "every accepted send was delivered, and no other"
+    );
+    assert!(results.iter().all(|r| matches!(
+        r,
+        Ok(_) | Err(ServiceError::TooManySends { .. } | ServiceError::ResendTooSoon { .. })
+    )));
+}
+
+#[tokio::test]
+async fn a_refused_email_leaves_an_unusable_code_no_cooldown_and_a_retry_works() {
+    let address = unique_email();
+    let to = Destination::Email(EmailAddress::parse(&address).expect("valid"));
+    // SES refuses a sender whose identity was never verified.
+    let refused = app(&[("EMAIL_FROM", "codes@unverified-sender.example")]).await;
+    let r = refused.send(&to).await;
+    assert!(matches!(r, Err(ServiceError::DeliveryFailed)), "{r:?}");
+    assert!(emails_to(&address).await.is_empty());
+
+    // The same table, now with a verified sender: the retry goes out at once.
+    let mut config = (*refused.core.config).clone();
+    config.email_from =
+        EmailAddress::parse(&std::env::var("EMAIL_FROM").expect("EMAIL_FROM")).expect("valid");
+    let sdk = aws::sdk_config().await;
+    let working = App {
+        sender: Arc::new(aws::sender(&sdk, &config)),
+        core: Core {
+            config: Arc::new(config),
+            ..refused.core.clone()
+        },
+        hasher: refused.hasher.clone(),
+    };
+    let sent = working
+        .send(&to)
+        .await
+        .expect("no cooldown after a failed delivery");
+    assert_eq!(emails_to(&address).await.len(), 1);
+    let code =
+        SubmittedCode::parse(&code_in(&emails_to(&address).await[0].1, 6), 6).expect("format");
+    service::check(
+        &working.core,
+        &working.hasher,
+        CheckTarget::Id(sent.verification_id),
+        &code,
+    )
+    .await
+    .expect("the delivered code approves");
+}
