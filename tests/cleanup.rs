@@ -11,12 +11,7 @@ use twostep_tests::*;
 async fn cleanup_deletes_unverified_contacts_and_keeps_verified_ones() {
     let api = Api::new();
     let verified = unique_phone();
-    let sent = api.post_json("/signup", &json!({"phone": verified})).await;
-    let kept_id = sent.json["verification_id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    let code = last_sms_code(&verified).await;
+    let (kept_id, code) = sign_up_by_sms(&api, &verified).await;
     assert_eq!(
         api.post_json("/verify", &json!({"phone": verified, "code": code}))
             .await

@@ -175,12 +175,7 @@ async fn a_plain_html_form_post_with_aliased_fields_works() {
 async fn wrong_codes_are_counted_and_lock_the_verification_at_the_limit() {
     let api = Api::new();
     let phone = unique_phone();
-    let sent = api.post_json("/signup", &json!({"phone": phone})).await;
-    let id = sent.json["verification_id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    let code = last_sms_code(&phone).await;
+    let (id, code) = sign_up_by_sms(&api, &phone).await;
     for remaining in (0..5).rev() {
         let r = api
             .post_json(
@@ -284,12 +279,7 @@ async fn the_send_window_stops_sends_beyond_its_limit() {
 async fn an_expired_code_is_refused_with_410() {
     let api = Api::new();
     let phone = unique_phone();
-    let sent = api.post_json("/signup", &json!({"phone": phone})).await;
-    let id = sent.json["verification_id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    let code = last_sms_code(&phone).await;
+    let (id, code) = sign_up_by_sms(&api, &phone).await;
     tokio::time::sleep(Duration::from_secs(setting("CODE_TTL_SECONDS") + 1)).await;
     let late = api
         .post_json("/verify", &json!({"verification_id": id, "code": code}))

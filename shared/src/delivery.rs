@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use aws_sdk_sesv2::types::{Body, Content, Destination as SesDestination, EmailContent, Message};
+use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sns::types::MessageAttributeValue;
-use aws_smithy_types::error::display::DisplayErrorContext;
 
 use crate::domain::{EmailAddress, PhoneNumber};
 use crate::messages::EmailMessage;
@@ -68,6 +68,19 @@ fn content(data: &str) -> Result<Content, DeliveryError> {
         .map_err(|e| DeliveryError(e.to_string()))
 }
 
+/// Describes a delivery error by its kind and error code only: the services' messages can
+/// quote the phone number or address, which must never reach a log.
+fn describe<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> String {
+    match e {
+        SdkError::ServiceError(_) => {
+            format!("refused ({})", e.code().unwrap_or("unknown error code"))
+        }
+        SdkError::TimeoutError(_) => "timed out".to_owned(),
+        SdkError::DispatchFailure(_) => "unreachable".to_owned(),
+        _ => "unreadable response".to_owned(),
+    }
+}
+
 #[async_trait]
 impl Sender for AwsSender {
     async fn send_sms(&self, to: &PhoneNumber, text: &str) -> Result<(), DeliveryError> {
@@ -84,7 +97,7 @@ impl Sender for AwsSender {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| DeliveryError(format!("SNS Publish: {}", DisplayErrorContext(&e))))
+            .map_err(|e| DeliveryError(format!("SNS Publish: {}", describe(&e))))
     }
 
     async fn send_email(
@@ -108,7 +121,7 @@ impl Sender for AwsSender {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| DeliveryError(format!("SES SendEmail: {}", DisplayErrorContext(&e))))
+            .map_err(|e| DeliveryError(format!("SES SendEmail: {}", describe(&e))))
     }
 }
 

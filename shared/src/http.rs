@@ -211,6 +211,11 @@ fn respond(status: StatusCode, content_type: &'static str, body: String) -> Resp
     response
 }
 
+/// The response for an outcome: the success as it is, an error as problem+json.
+pub fn respond_with(outcome: Result<Response<Body>, ApiError>) -> Response<Body> {
+    outcome.unwrap_or_else(|e| e.to_response())
+}
+
 /// A JSON response.
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
     let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned());

@@ -219,3 +219,16 @@ pub fn wrong_code(code: &str) -> String {
     let n: u32 = code.parse().expect("digits");
     format!("{:06}", (n + 1) % 1_000_000)
 }
+
+/// Signs `phone` up by SMS, expecting 202; the verification id and the code it received.
+pub async fn sign_up_by_sms(api: &Api, phone: &str) -> (String, String) {
+    let sent = api
+        .post_json("/signup", &serde_json::json!({ "phone": phone }))
+        .await;
+    assert_eq!(sent.status, 202, "{sent:?}");
+    let id = sent.json["verification_id"]
+        .as_str()
+        .expect("a verification id")
+        .to_owned();
+    (id, last_sms_code(phone).await)
+}

@@ -32,10 +32,7 @@ struct Accepted {
 
 /// Handles one request; every outcome is a response.
 pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, lambda_http::Error> {
-    Ok(match run(app, &request).await {
-        Ok(response) => response,
-        Err(e) => e.to_response(),
-    })
+    Ok(http::respond_with(run(app, &request).await))
 }
 
 async fn run(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
