@@ -14,7 +14,7 @@ use rand::RngExt;
 use serde_json::Value;
 use tokio::task::JoinSet;
 use twostep::Config;
-use twostep::delivery::Sender;
+use twostep::delivery::{AwsSender, Sender};
 use twostep::domain::{CodeHasher, Country, Destination, EmailAddress, PhoneNumber, SubmittedCode};
 use twostep::service::{self, CheckTarget, Core, SendRequest, ServiceError};
 use twostep::{aws, dynamodb::DynamoStore};
@@ -265,6 +265,69 @@ async fn a_refused_email_leaves_an_unusable_code_no_cooldown_and_a_retry_works()
         &working.core,
         &working.hasher,
         CheckTarget::Id(sent.verification_id),
+        &code,
+    )
+    .await
+    .expect("the delivered code approves");
+}
+
+/// Port 1 on loopback: nothing listens, so every call fails as an outage would. Set on the
+/// service's own config, which takes precedence over the `AWS_ENDPOINT_URL*` variables.
+const NOWHERE: &str = "http://127.0.0.1:1";
+
+#[tokio::test]
+async fn an_unreachable_database_is_a_retryable_503_and_sends_nothing() {
+    let mut app = app(&[]).await;
+    let sdk = aws::sdk_config().await;
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .endpoint_url(NOWHERE)
+        .build();
+    let table = app.core.config.table_name.clone();
+    app.core.store = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(config),
+        table,
+    ));
+    let phone = unique_phone();
+    let r = app.send(&sms(&phone)).await;
+    assert!(matches!(r, Err(ServiceError::Unavailable(_))), "{r:?}");
+    let response = twostep::http::ApiError::from(r.expect_err("unavailable")).to_response();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    assert!(sms_to(&phone).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_unreachable_sms_service_fails_the_send_cleanly_and_a_retry_works_at_once() {
+    let app = app(&[]).await;
+    let sdk = aws::sdk_config().await;
+    let broken = App {
+        core: app.core.clone(),
+        hasher: app.hasher.clone(),
+        sender: Arc::new(AwsSender::new(
+            aws_sdk_sns::Client::from_conf(
+                aws_sdk_sns::config::Builder::from(&sdk)
+                    .endpoint_url(NOWHERE)
+                    .build(),
+            ),
+            aws_sdk_sesv2::Client::new(&sdk),
+            &app.core.config.email_from,
+            None,
+        )),
+    };
+    let phone = unique_phone();
+    let r = broken.send(&sms(&phone)).await;
+    assert!(matches!(r, Err(ServiceError::DeliveryFailed)), "{r:?}");
+    assert!(sms_to(&phone).await.is_empty());
+    let retried = app
+        .send(&sms(&phone))
+        .await
+        .expect("no cooldown after a failed delivery");
+    assert_eq!(sms_to(&phone).await.len(), 1);
+    let code = SubmittedCode::parse(&last_sms_code(&phone).await, 6).expect("format");
+    service::check(
+        &app.core,
+        &app.hasher,
+        CheckTarget::Id(retried.verification_id),
         &code,
     )
     .await
