@@ -363,7 +363,9 @@ impl Store for DynamoStore {
             Some(v) => contact
                 .condition_expression("ver = :ver")
                 .expression_attribute_values(":ver", n(v)),
-        };
+        }
+        // A refused write returns the contact as it is, so the caller need not read it.
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let verification = Put::builder()
             .table_name(&self.table)
             .set_item(Some(verification_to_item(&write.verification)))
@@ -391,11 +393,30 @@ impl Store for DynamoStore {
                     .build(),
             );
         }
-        if self.transact(items).await? {
-            Ok(())
-        } else {
-            Err(StoreError::Conflict)
+        let err = match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        if !lost_race(&err) {
+            return Err(unavailable("TransactWriteItems send", &err));
         }
+        let current = match err.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
+                .cancellation_reasons()
+                .first()
+                .and_then(|reason| reason.item())
+                .filter(|item| !item.is_empty())
+                .map(contact_from_item)
+                .transpose()?,
+            _ => None,
+        };
+        Err(StoreError::Conflict(current.map(Box::new)))
     }
 
     async fn record_delivery_failure(

@@ -148,9 +148,16 @@ pub async fn send(
 ) -> Result<SendOutcome, ServiceError> {
     let config = &core.config;
     let destination = &request.destination;
+    // The first try reads nothing and writes as for a new contact: if the contact exists,
+    // the refused write hands it back, and the second try decides from it. A first send is
+    // thus one request, a resend two.
+    let mut known: Option<Option<ContactRecord>> = Some(None);
     for attempt in 0..SEND_TRIES {
         let now = core.clock.now_ms();
-        let existing = core.store.contact(destination).await?;
+        let existing = match known.take() {
+            Some(contact) => contact,
+            None => core.store.contact(destination).await?,
+        };
         let window_start = now - config.send_window_ms();
         let mut recent: Vec<i64> = existing
             .as_ref()
@@ -251,8 +258,12 @@ pub async fn send(
         };
         match core.store.record_send(&write).await {
             Ok(()) => {}
-            Err(StoreError::Conflict) => {
-                // Another request changed this contact since it was read: read again.
+            Err(StoreError::Conflict(Some(current))) => {
+                known = Some(Some(*current));
+                continue;
+            }
+            Err(StoreError::Conflict(None)) => {
+                // Changed without saying how (a concurrent transaction): read it again.
                 tracing::debug!(to = %destination.masked(), attempt, "send lost a race; retrying");
                 tokio::time::sleep(Duration::from_millis(5 + 10 * u64::from(attempt))).await;
                 continue;

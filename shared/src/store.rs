@@ -10,9 +10,11 @@ use crate::domain::{ContactRecord, CurrentCode, Destination, VerificationId, Ver
 /// A storage failure the service cannot resolve by itself.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// Another request changed the record between this request's read and its write.
+    /// The contact is not at the version the write expected (another request changed it,
+    /// or it exists where none was expected). Carries the contact as the database saw it
+    /// when it refused the write, when the database said.
     #[error("the record changed concurrently")]
-    Conflict,
+    Conflict(Option<Box<ContactRecord>>),
     /// The database did not answer, or refused, after the SDK's retries.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
@@ -80,7 +82,7 @@ pub trait Store: Send + Sync {
 
     /// Stores a send: the contact (if its version is still `expected_version`), the new
     /// verification, and the replaced one's outcome, in one transaction.
-    /// [`StoreError::Conflict`] when the contact changed since it was read.
+    /// [`StoreError::Conflict`] when the contact is not at `expected_version`.
     async fn record_send(&self, write: &SendWrite) -> Result<(), StoreError>;
 
     /// Marks a send whose delivery failed: its code becomes unusable and the cooldown it
@@ -221,7 +223,9 @@ pub mod memory {
             let key = write.contact.destination.key();
             let current_version = inner.contacts.get(&key).map(|c| c.version);
             if current_version != write.expected_version {
-                return Err(StoreError::Conflict);
+                return Err(StoreError::Conflict(
+                    inner.contacts.get(&key).cloned().map(Box::new),
+                ));
             }
             if let Some((old, attempts)) = &write.replaced {
                 match inner.verifications.get_mut(old.as_str()) {
@@ -229,7 +233,7 @@ pub mod memory {
                         v.state = VerificationState::Replaced;
                         v.final_attempts = Some(*attempts);
                     }
-                    _ => return Err(StoreError::Conflict),
+                    _ => return Err(StoreError::Conflict(None)),
                 }
             }
             inner.contacts.insert(key, write.contact.clone());
