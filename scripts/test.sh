@@ -21,3 +21,20 @@ export TWOSTEP_API_URL="http://127.0.0.1:$API_PORT" TWOSTEP_MOTO_URL="http://127
 export TWOSTEP_TABLE_DEFINITION="$state/table.json"
 echo "== integration tests (logs in .local/test/)"
 cargo test --no-fail-fast -p twostep-tests
+
+echo "== the functions' logs hold no code, full phone number or email address"
+if leaks=$(grep -aoE '\+[0-9]{8,15}|[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[a-z]{2,}' "$state/functions.log"); then
+  echo "found in .local/test/functions.log:"; echo "$leaks" | sort -u | head
+  exit 1
+fi
+grep -aq "code sent" "$state/functions.log" || { echo "the functions' log is empty: nothing was checked"; exit 1; }
+codes=$(curl -s "$TWOSTEP_MOTO_URL/moto-api/data.json" | "$venv/bin/python" -c '
+import json, re, sys
+data = json.load(sys.stdin)
+texts = [m["message"] for m in data["sns"]["SMS"]] + [str(m.get("body", "")) for m in data["ses"]["Message"]]
+print("\n".join(sorted({c for t in texts for c in re.findall(r"\b[0-9]{6}\b", t)})))')
+[[ -n "$codes" ]] || { echo "no delivered codes to look for"; exit 1; }
+if grep -awF -f <(echo "$codes") "$state/functions.log"; then
+  echo "a delivered code is in .local/test/functions.log"; exit 1
+fi
+echo "logs: 1 passed, 0 failed ($(echo "$codes" | wc -l) delivered codes looked for)"
