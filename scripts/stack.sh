@@ -44,8 +44,9 @@ start_stack() {
     port_free "$p" || { say "port $p is in use: stop what runs there, or set the *_PORT variables"; return 1; }
   done
   say "starting DynamoDB Local on :$DDB_PORT"
-  java -Djava.library.path="$jar_dir/DynamoDBLocal_lib" -jar "$jar_dir/DynamoDBLocal.jar" \
-    -inMemory -sharedDb -disableTelemetry -port "$DDB_PORT" >"$state/dynamodb.log" 2>&1 &
+  # It writes a metadata file into its working folder: keep that in .local/, not the tree.
+  (cd "$state" && exec java -Djava.library.path="$jar_dir/DynamoDBLocal_lib" -jar "$jar_dir/DynamoDBLocal.jar" \
+    -inMemory -sharedDb -disableTelemetry -port "$DDB_PORT") >"$state/dynamodb.log" 2>&1 &
   pids+=($!)
   say "starting moto (SNS, SES v2, Secrets Manager) on :$MOTO_PORT"
   "$venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$state/moto.log" 2>&1 &
