@@ -20,18 +20,10 @@ async fn cleanup_deletes_unverified_contacts_and_keeps_verified_ones() {
     );
 
     let abandoned = unique_phone();
-    let sent = api.post_json("/signup", &json!({"phone": abandoned})).await;
-    let gone_id = sent.json["verification_id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let (gone_id, _) = sign_up_by_sms(&api, &abandoned).await;
 
     let waiting = unique_phone();
-    let sent = api.post_json("/signup", &json!({"phone": waiting})).await;
-    let waiting_id = sent.json["verification_id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let (waiting_id, _) = sign_up_by_sms(&api, &waiting).await;
 
     // Let the abandoned code expire; keep the waiting one alive with a fresh send.
     let ttl: u64 = std::env::var("CODE_TTL_SECONDS")

@@ -15,7 +15,9 @@ use serde_json::Value;
 use tokio::task::JoinSet;
 use twostep::Config;
 use twostep::delivery::{AwsSender, Sender};
-use twostep::domain::{CodeHasher, Country, Destination, EmailAddress, PhoneNumber, SubmittedCode};
+use twostep::domain::{
+    CodeHasher, Country, Destination, EmailAddress, PhoneNumber, SubmittedCode, VerificationId,
+};
 use twostep::service::{self, CheckTarget, Core, SendRequest, ServiceError};
 use twostep::{aws, dynamodb::DynamoStore};
 use twostep_tests::*;
@@ -116,6 +118,16 @@ async fn app(settings: &[(&str, &str)]) -> App {
 }
 
 impl App {
+    /// Checks `digits` against verification `id`.
+    async fn check(
+        &self,
+        id: VerificationId,
+        digits: &str,
+    ) -> Result<service::Approval, ServiceError> {
+        let code = SubmittedCode::parse(digits, 6).expect("a six-digit code");
+        service::check(&self.core, &self.hasher, CheckTarget::Id(id), &code).await
+    }
+
     async fn send(&self, to: &Destination) -> Result<service::SendOutcome, ServiceError> {
         let request = SendRequest {
             destination: to.clone(),
@@ -259,16 +271,11 @@ async fn a_refused_email_leaves_an_unusable_code_no_cooldown_and_a_retry_works()
         .await
         .expect("no cooldown after a failed delivery");
     assert_eq!(emails_to(&address).await.len(), 1);
-    let code =
-        SubmittedCode::parse(&code_in(&emails_to(&address).await[0].1, 6), 6).expect("format");
-    service::check(
-        &working.core,
-        &working.hasher,
-        CheckTarget::Id(sent.verification_id),
-        &code,
-    )
-    .await
-    .expect("the delivered code approves");
+    let code = code_in(&emails_to(&address).await[0].1, 6);
+    working
+        .check(sent.verification_id, &code)
+        .await
+        .expect("the delivered code approves");
 }
 
 /// Port 1 on loopback: nothing listens, so every call fails as an outage would. Set on the
@@ -323,13 +330,7 @@ async fn an_unreachable_sms_service_fails_the_send_cleanly_and_a_retry_works_at_
         .await
         .expect("no cooldown after a failed delivery");
     assert_eq!(sms_to(&phone).await.len(), 1);
-    let code = SubmittedCode::parse(&last_sms_code(&phone).await, 6).expect("format");
-    service::check(
-        &app.core,
-        &app.hasher,
-        CheckTarget::Id(retried.verification_id),
-        &code,
-    )
-    .await
-    .expect("the delivered code approves");
+    app.check(retried.verification_id, &last_sms_code(&phone).await)
+        .await
+        .expect("the delivered code approves");
 }
