@@ -42,4 +42,14 @@ if [[ ! -f "$jar" || ! -f "$stamp" ]]; then
   touch "$stamp"
 fi
 [[ -f "$jar" ]] || { log "DynamoDB Local jar not found at $jar"; exit 1; }
+
+# The browser tests drive Debian's chromium (test.sh asks for it with --browser).
+if [[ "${1:-}" == --browser ]] && ! command -v chromium >/dev/null 2>&1; then
+  log "installing Debian's chromium for the browser tests"
+  sudo=""; [[ "$(id -u)" == 0 ]] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -qq chromium >/dev/null 2>&1 ||
+    { $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null; }
+  command -v chromium >/dev/null 2>&1 || { log "chromium did not install"; exit 1; }
+fi
 log "tools ready in .tools/"

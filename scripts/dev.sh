@@ -13,6 +13,7 @@ cat <<MSG
 
 twostep is running at http://127.0.0.1:$API_PORT
 
+  The demo page:    open http://127.0.0.1:$API_PORT/ in a browser (codes: ./scripts/outbox.sh)
   Sign up by SMS:   curl -s -X POST http://127.0.0.1:$API_PORT/signup -H 'content-type: application/json' -d '{"phone":"+14155550123"}'
   Read the SMS:     ./scripts/outbox.sh
   Verify:           curl -s -X POST http://127.0.0.1:$API_PORT/verify -H 'content-type: application/json' -d '{"phone":"+14155550123","code":"<code>"}'

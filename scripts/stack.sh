@@ -20,6 +20,8 @@ stack_env() {
   export TABLE_NAME="${TABLE_NAME:-twostep-local}"
   export EMAIL_FROM="${EMAIL_FROM:-codes@twostep.example}"
   export CODE_HASH_SECRET_ID="${CODE_HASH_SECRET_ID:-twostep-local/code-hash-key}"
+  # CORS origins and form redirect targets (the demo page redirects to its own paths).
+  export ALLOWED_ORIGINS="${ALLOWED_ORIGINS:-}" ALLOWED_REDIRECT_ORIGINS="${ALLOWED_REDIRECT_ORIGINS:-}"
   export RUST_LOG="${RUST_LOG:-info}"
   export PATH="$venv/bin:$PATH"
 }
@@ -57,7 +59,7 @@ start_stack() {
   say "building the functions"
   (cd "$root" && cargo build --workspace --bins)
   say "serving the functions on http://127.0.0.1:$API_PORT"
-  (cd "$root" && exec cargo lambda watch -A 127.0.0.1 -P "$API_PORT" ${WATCH_FLAGS:-}) >"$state/functions.log" 2>&1 &
+  (cd "$root" && exec cargo lambda watch --disable-cors -A 127.0.0.1 -P "$API_PORT" ${WATCH_FLAGS:-}) >"$state/functions.log" 2>&1 &
   pids+=($!)
   # The watcher compiles a function on its first request: warm all three up.
   wait_http "http://127.0.0.1:$API_PORT/verifications/00000000000000000000000000" 300

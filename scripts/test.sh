@@ -3,10 +3,11 @@
 # script starts (on its own ports, with short limits so the tests run quickly) and stops.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-"$root/scripts/bootstrap.sh"
+"$root/scripts/bootstrap.sh" --browser
 export DDB_PORT="${TEST_DDB_PORT:-8100}" MOTO_PORT="${TEST_MOTO_PORT:-5100}" API_PORT="${TEST_API_PORT:-9100}" STACK_NAME=test
 # The settings the integration tests are written against.
 export RESEND_COOLDOWN_SECONDS=1 MAX_SENDS_PER_WINDOW=3 CODE_TTL_SECONDS=15 UNVERIFIED_RETENTION_HOURS=0 MAX_CHECK_ATTEMPTS=5
+export ALLOWED_ORIGINS=https://forms.example.com ALLOWED_REDIRECT_ORIGINS=https://forms.example.com
 export TABLE_NAME=twostep-test RUST_LOG=info
 # shellcheck source=scripts/stack.sh
 source "$root/scripts/stack.sh"
@@ -21,6 +22,9 @@ export TWOSTEP_API_URL="http://127.0.0.1:$API_PORT" TWOSTEP_MOTO_URL="http://127
 export TWOSTEP_TABLE_DEFINITION="$state/table.json"
 echo "== integration tests (logs in .local/test/)"
 cargo test --no-fail-fast -p twostep-tests
+
+echo "== browser tests: the demo page in headless Chromium (screenshots in target/browser-artifacts/)"
+node --test --test-concurrency=1 "$root/tests/browser/"
 
 echo "== the functions' logs hold no code, full phone number or email address"
 if leaks=$(grep -aoE '\+[0-9]{8,15}|[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[a-z]{2,}' "$state/functions.log"); then

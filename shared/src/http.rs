@@ -1,5 +1,6 @@
 //! The HTTP edge: request bodies (JSON and forms) into fields, fields into domain
-//! requests, and every outcome into a response. The one place that maps errors to HTTP.
+//! requests, and every outcome into a response (JSON, problem+json, or a form's 303
+//! redirect), with CORS. The one place that maps errors to HTTP.
 
 use std::collections::{HashMap, HashSet};
 
@@ -13,6 +14,7 @@ use crate::domain::{
     Channel, Destination, EmailAddress, InputError, Locale, PersonName, PhoneNumber, SubmittedCode,
     VerificationId,
 };
+use crate::redirect::RedirectTarget;
 use crate::service::{CheckTarget, SendRequest, ServiceError};
 
 /// The largest body accepted, in bytes.
@@ -94,6 +96,7 @@ impl ApiError {
                     InputError::InvalidCodeFormat(_) => {
                         ("invalid_code_format", "Invalid code format")
                     }
+                    InputError::InvalidRedirect(_) => ("invalid_redirect", "Invalid redirect"),
                 };
                 Problem {
                     field: e.field(),
@@ -162,22 +165,25 @@ impl ApiError {
         self.problem().code
     }
 
-    /// The error as `application/problem+json`.
-    pub fn to_response(&self) -> Response<Body> {
-        let p = self.problem();
-        let detail = match self {
-            // Internal detail is logged, never shown.
+    /// The detail shown to the client; internal detail is logged here, never shown.
+    fn detail(&self) -> String {
+        match self {
             Self::Service(ServiceError::Unavailable(internal)) => {
                 tracing::error!(error = %internal, "dependency unavailable");
                 "a dependency is unavailable; try again shortly".to_owned()
             }
             other => other.to_string(),
-        };
+        }
+    }
+
+    /// The error as `application/problem+json`.
+    pub fn to_response(&self) -> Response<Body> {
+        let p = self.problem();
         let mut body = Map::new();
         body.insert("type".into(), json!("about:blank"));
         body.insert("title".into(), json!(p.title));
         body.insert("status".into(), json!(p.status.as_u16()));
-        body.insert("detail".into(), json!(detail));
+        body.insert("detail".into(), json!(self.detail()));
         body.insert("code".into(), json!(p.code));
         if let Some(field) = p.field {
             body.insert("field".into(), json!(field));
@@ -200,6 +206,202 @@ impl ApiError {
         }
         response
     }
+
+    /// The error as a form redirect's query parameters: `error` (the code), `status` (the
+    /// HTTP status), and `field`, `retry_after`, `attempts_remaining` when they apply.
+    fn redirect_params(&self) -> Vec<(&'static str, String)> {
+        let p = self.problem();
+        if matches!(self, Self::Service(ServiceError::Unavailable(_))) {
+            self.detail();
+        }
+        let mut params = vec![
+            ("status", p.status.as_u16().to_string()),
+            ("error", p.code.to_owned()),
+        ];
+        params.extend(p.field.map(|f| ("field", f.to_owned())));
+        params.extend(p.retry_after.map(|n| ("retry_after", n.to_string())));
+        params.extend(
+            p.attempts_remaining
+                .map(|n| ("attempts_remaining", n.to_string())),
+        );
+        params
+    }
+}
+
+/// A successful answer: an HTTP status and a JSON object.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    status: StatusCode,
+    body: Map<String, Value>,
+}
+
+impl Reply {
+    /// A reply with `body`, which serializes to a JSON object.
+    pub fn new(status: StatusCode, body: &impl Serialize) -> Self {
+        let body = match serde_json::to_value(body) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        Self { status, body }
+    }
+
+    /// The reply as `application/json`.
+    pub fn to_response(&self) -> Response<Body> {
+        respond(
+            self.status,
+            "application/json",
+            Value::Object(self.body.clone()).to_string(),
+        )
+    }
+
+    /// The reply's text and number members, as a form redirect's query parameters.
+    fn redirect_params(&self) -> Vec<(&str, String)> {
+        self.body
+            .iter()
+            .filter_map(|(name, value)| match value {
+                Value::String(s) => Some((name.as_str(), s.clone())),
+                Value::Number(n) => Some((name.as_str(), n.to_string())),
+                Value::Bool(b) => Some((name.as_str(), b.to_string())),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// A POST's fields and, for a plain form post that asked for one, where to send the browser.
+#[derive(Debug)]
+pub struct Submission {
+    /// The request's fields.
+    pub fields: Fields,
+    redirect: Option<RedirectTarget>,
+}
+
+/// Reads a POST: its fields, and its `redirect`, which must be an allowed target whatever
+/// the encoding, and is followed only for form posts (a script reads JSON instead).
+pub fn read_submission(request: &Request, config: &Config) -> Result<Submission, ApiError> {
+    let fields = parse_fields(request)?;
+    let redirect = fields
+        .get("redirect")?
+        .map(|raw| RedirectTarget::parse(raw, &config.allowed_redirect_origins))
+        .transpose()?;
+    Ok(Submission {
+        redirect: redirect.filter(|_| is_form(request)),
+        fields,
+    })
+}
+
+impl Submission {
+    /// The answer to this submission: JSON or problem+json, or for a form post with a
+    /// `redirect`, `303 See Other` to it with the outcome as query parameters.
+    pub fn respond(&self, outcome: Result<Reply, ApiError>) -> Response<Body> {
+        let Some(target) = &self.redirect else {
+            return respond_with(outcome.map(|reply| reply.to_response()));
+        };
+        let location = match outcome {
+            Ok(reply) => target.with_params(&reply.redirect_params()),
+            Err(error) => {
+                let mut params = error.redirect_params();
+                // Carry the verification the form was about, so its page can offer a resend.
+                if let Ok(Some(raw)) = self.fields.get("verification_id")
+                    && let Some(id) = VerificationId::parse(raw)
+                {
+                    params.push(("verification_id", id.to_string()));
+                }
+                target.with_params(&params)
+            }
+        };
+        see_other(&location)
+    }
+}
+
+fn see_other(location: &str) -> Response<Body> {
+    let mut response = respond(
+        StatusCode::SEE_OTHER,
+        "text/plain; charset=utf-8",
+        String::new(),
+    );
+    match HeaderValue::from_str(location) {
+        Ok(value) => {
+            response.headers_mut().insert(header::LOCATION, value);
+            response
+        }
+        // Unreachable for a parsed target (ASCII only), but never a 303 without a Location.
+        Err(_) => ApiError::Input(InputError::InvalidRedirect("is not a valid URL".to_owned()))
+            .to_response(),
+    }
+}
+
+// ---- CORS ------------------------------------------------------------------------------
+// The same answers as the HTTP API's CorsConfiguration in template.yaml (a test compares
+// them), so that a browser sees the same behaviour locally and in AWS.
+
+/// Methods a browser on an allowed origin may use.
+pub const CORS_ALLOW_METHODS: &str = "GET,OPTIONS,POST";
+/// Request headers a browser on an allowed origin may send.
+pub const CORS_ALLOW_HEADERS: &str = "content-type,idempotency-key";
+/// Response headers a script on an allowed origin may read.
+pub const CORS_EXPOSE_HEADERS: &str = "retry-after";
+/// How long a browser may cache a preflight answer, in seconds.
+pub const CORS_MAX_AGE: u32 = 600;
+
+fn allowed_origin(config: &Config, request: &Request) -> Option<HeaderValue> {
+    let origin = request.headers().get(header::ORIGIN)?;
+    let text = origin.to_str().ok()?;
+    config
+        .allowed_origins
+        .iter()
+        .any(|allowed| allowed.eq_ignore_ascii_case(text))
+        .then(|| origin.clone())
+}
+
+/// The answer to a CORS preflight (`OPTIONS`): `204`, with the allowances when the origin
+/// is allowed and without them otherwise (the browser then refuses the call).
+pub fn preflight(config: &Config, request: &Request) -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    let headers = response.headers_mut();
+    headers.insert(header::VARY, HeaderValue::from_static("origin"));
+    if let Some(origin) = allowed_origin(config, request) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static(CORS_ALLOW_METHODS),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(CORS_ALLOW_HEADERS),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from(CORS_MAX_AGE),
+        );
+    }
+    response
+}
+
+/// Adds the CORS headers of an actual (non-preflight) response for an allowed origin.
+pub fn with_cors(
+    config: &Config,
+    request: &Request,
+    mut response: Response<Body>,
+) -> Response<Body> {
+    let headers = response.headers_mut();
+    // One Vary header: API Gateway keeps a single value per header name.
+    let vary = match headers.get(header::VARY).and_then(|v| v.to_str().ok()) {
+        Some(existing) => format!("{existing}, origin"),
+        None => "origin".to_owned(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&vary) {
+        headers.insert(header::VARY, value);
+    }
+    if let Some(origin) = allowed_origin(config, request) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(CORS_EXPOSE_HEADERS),
+        );
+    }
+    response
 }
 
 fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
@@ -344,6 +546,35 @@ pub fn parse_fields(request: &Request) -> Result<Fields, ApiError> {
             other.unwrap_or("none").chars().take(60).collect(),
         )),
     }
+}
+
+/// What a sign-up post asks for.
+#[derive(Debug, Clone)]
+pub enum SignUp {
+    /// A code to the given destination (the contract's sign-up and resend).
+    Send(SendRequest),
+    /// A new code to the destination of an earlier verification, named by its id: for forms
+    /// and IVRs that hold only the id. Used when neither `phone` nor `email` is given.
+    Resend {
+        /// The earlier verification.
+        id: VerificationId,
+        /// The message language, if one was asked for.
+        locale: Option<Locale>,
+    },
+}
+
+/// Turns sign-up fields into a send, or a resend by `verification_id`.
+pub fn sign_up_request(fields: &Fields, config: &Config) -> Result<SignUp, ApiError> {
+    if fields.get("phone")?.is_none()
+        && fields.get("email")?.is_none()
+        && let Some(raw) = fields.get("verification_id")?
+    {
+        return Ok(SignUp::Resend {
+            id: verification_id(raw)?,
+            locale: fields.get("locale")?.map(Locale::parse).transpose()?,
+        });
+    }
+    Ok(SignUp::Send(send_request(fields, config)?))
 }
 
 /// Turns sign-up fields into a send request.

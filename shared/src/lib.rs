@@ -7,7 +7,10 @@ pub mod delivery;
 pub mod domain;
 pub mod dynamodb;
 pub mod http;
+pub mod i18n;
 pub mod messages;
+pub mod page;
+pub mod redirect;
 pub mod service;
 pub mod store;
 

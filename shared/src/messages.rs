@@ -1,6 +1,7 @@
-//! The texts people receive. One place, so a translator edits only this file.
+//! The messages that carry a code, in the recipient's language (texts in `shared/locales/`).
 
 use crate::domain::{Locale, OtpCode};
+use crate::i18n::{Language, fill};
 
 /// The characters of the GSM 03.38 basic set that cost one septet each.
 const GSM7_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
@@ -8,27 +9,6 @@ const GSM7_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆ�
 /// Whether `c` is in the GSM 7-bit basic alphabet (so an SMS stays in 160-character segments).
 pub fn is_gsm7_basic(c: char) -> bool {
     GSM7_BASIC.contains(c)
-}
-
-/// The texts of one language. `{brand}`, `{code}` and `{lifetime}` are filled in.
-struct Texts {
-    sms: &'static str,
-    email_subject: &'static str,
-    email_text: &'static str,
-    minutes: &'static str,
-    seconds: &'static str,
-}
-
-const EN: Texts = Texts {
-    sms: "{code} is your {brand} code. It expires in {lifetime}. Do not share it.",
-    email_subject: "Your {brand} code",
-    email_text: "Your {brand} code is {code}.\n\nIt expires in {lifetime}. If you did not ask for it, ignore this email: nobody can use it without access to your inbox.",
-    minutes: "{n} min",
-    seconds: "{n} s",
-};
-
-fn texts_for(_locale: &Locale) -> &'static Texts {
-    &EN
 }
 
 /// An email ready for SES: subject, plain text and HTML.
@@ -60,24 +40,25 @@ impl MessageBuilder {
         }
     }
 
-    fn fill(&self, template: &str, texts: &Texts, code: &OtpCode) -> String {
-        let lifetime = if self.ttl_seconds.is_multiple_of(60) {
-            texts
-                .minutes
-                .replace("{n}", &(self.ttl_seconds / 60).to_string())
-        } else {
-            texts.seconds.replace("{n}", &self.ttl_seconds.to_string())
-        };
-        template
-            .replace("{brand}", &self.brand)
-            .replace("{lifetime}", &lifetime)
-            .replace("{code}", code.digits())
+    /// The code's lifetime in words: `10 min`, or `90 s` when not whole minutes.
+    pub fn lifetime(&self, language: Language) -> String {
+        lifetime(language, self.ttl_seconds)
+    }
+
+    fn fill(&self, key: &str, language: Language, code: &OtpCode) -> String {
+        fill(
+            language.text(key),
+            &[
+                ("brand", &self.brand),
+                ("lifetime", &self.lifetime(language)),
+                ("code", code.digits()),
+            ],
+        )
     }
 
     /// The SMS text: one GSM-7 segment, ending with the WebOTP line when configured.
     pub fn sms(&self, locale: &Locale, code: &OtpCode) -> String {
-        let texts = texts_for(locale);
-        let mut text = self.fill(texts.sms, texts, code);
+        let mut text = self.fill("sms", Language::for_locale(locale), code);
         if let Some(domain) = &self.webotp_domain {
             text.push_str(&format!("\n\n@{domain} #{}", code.digits()));
         }
@@ -86,9 +67,9 @@ impl MessageBuilder {
 
     /// The email: subject, text and HTML.
     pub fn email(&self, locale: &Locale, code: &OtpCode) -> EmailMessage {
-        let texts = texts_for(locale);
-        let text = self.fill(texts.email_text, texts, code);
-        let subject = self.fill(texts.email_subject, texts, code);
+        let language = Language::for_locale(locale);
+        let text = self.fill("email_body", language, code);
+        let subject = self.fill("email_subject", language, code);
         let mut paragraphs = text.split("\n\n");
         let first = escape_html(paragraphs.next().unwrap_or_default()).replace(
             code.digits(),
@@ -102,7 +83,7 @@ impl MessageBuilder {
             .collect();
         let html = format!(
             "<!doctype html><html lang=\"{lang}\"><body style=\"font-family:system-ui,sans-serif;color:#111\"><p>{first}</p>{rest}</body></html>",
-            lang = locale.as_str()
+            lang = language.code()
         );
         EmailMessage {
             subject,
@@ -112,11 +93,25 @@ impl MessageBuilder {
     }
 }
 
-fn escape_html(s: &str) -> String {
+/// A duration in words, in minutes when it is whole minutes: `10 min`, `90 s`.
+pub fn lifetime(language: Language, seconds: u32) -> String {
+    if seconds >= 60 && seconds.is_multiple_of(60) {
+        fill(
+            language.text("minutes"),
+            &[("n", &(seconds / 60).to_string())],
+        )
+    } else {
+        fill(language.text("seconds"), &[("n", &seconds.to_string())])
+    }
+}
+
+/// Escapes text for HTML content and attribute values.
+pub fn escape_html(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 #[cfg(test)]
@@ -128,26 +123,42 @@ mod tests {
     }
 
     #[test]
-    fn the_sms_names_the_brand_code_and_lifetime_in_one_gsm7_segment() {
+    fn every_languages_sms_fits_one_gsm7_segment_in_the_worst_case() {
         let brand = "A".repeat(30);
-        let b = MessageBuilder::new(
-            &brand,
-            86_399,
-            Some("very-long-subdomain.example-company.com"),
-        );
+        let domain = format!("{}.example.com", "w".repeat(28));
+        assert_eq!(domain.len(), 40);
+        for ttl in [86_399, 86_400 - 60] {
+            let b = MessageBuilder::new(&brand, ttl, Some(&domain));
+            for language in Language::ALL {
+                let c = code();
+                let locale = Locale::parse(language.code()).expect("valid");
+                let sms = b.sms(&locale, &c);
+                assert!(sms.contains(&brand) && sms.contains(c.digits()));
+                assert!(sms.contains(&b.lifetime(language)), "{sms}");
+                assert!(sms.ends_with(&format!("\n\n@{domain} #{}", c.digits())));
+                assert!(sms.chars().all(is_gsm7_basic), "{}: {sms}", language.code());
+                assert!(
+                    sms.chars().count() <= 160,
+                    "{}: {} characters: {sms}",
+                    language.code(),
+                    sms.chars().count()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_message_language_follows_the_locale_with_fallback() {
+        let b = MessageBuilder::new("Acme", 600, None);
         let c = code();
-        let sms = b.sms(&Locale::default(), &c);
-        assert!(sms.contains(&brand) && sms.contains(c.digits()) && sms.contains("86399 s"));
-        assert!(sms.ends_with(&format!(
-            "@very-long-subdomain.example-company.com #{}",
-            c.digits()
-        )));
-        assert!(sms.chars().all(is_gsm7_basic), "{sms}");
-        assert!(
-            sms.chars().count() <= 160,
-            "{} characters: {sms}",
-            sms.chars().count()
-        );
+        let at = b.sms(&Locale::parse("de-AT").expect("valid"), &c);
+        assert_eq!(at, b.sms(&Locale::parse("de").expect("valid"), &c));
+        assert!(at.contains("10 Min"), "{at}");
+        let ja = b.sms(&Locale::parse("ja").expect("valid"), &c);
+        assert_eq!(ja, b.sms(&Locale::default(), &c));
+        let fr = b.email(&Locale::parse("fr-CA").expect("valid"), &c);
+        assert!(fr.html.starts_with("<!doctype html><html lang=\"fr\">"));
+        assert_ne!(fr.subject, b.email(&Locale::default(), &c).subject);
     }
 
     #[test]

@@ -328,6 +328,32 @@ pub struct Approval {
     pub verified_at: i64,
 }
 
+/// Sends a new code to the destination of an earlier verification, for clients that hold
+/// only its id (a form without JavaScript, an IVR). The earlier code is replaced; every
+/// limit of [`send`] applies. A spent or superseded verification is not resent.
+pub async fn resend(
+    core: &Core,
+    hasher: &CodeHasher,
+    sender: &dyn Sender,
+    id: &VerificationId,
+    locale: Option<Locale>,
+) -> Result<SendOutcome, ServiceError> {
+    let (record, view) = record_and_status(core, id).await?;
+    match view.status {
+        VerificationStatus::Approved => return Err(ServiceError::AlreadyApproved),
+        VerificationStatus::Replaced => return Err(ServiceError::Replaced),
+        _ => {}
+    }
+    let destination = record.destination;
+    let request = SendRequest {
+        destination,
+        first_name: None,
+        last_name: None,
+        locale,
+    };
+    send(core, hasher, sender, request).await
+}
+
 /// Checks a code: counts the attempt first, atomically, then compares in constant time,
 /// and on a match approves the verification and verifies the contact.
 pub async fn check(
@@ -453,6 +479,13 @@ pub struct StatusView {
 
 /// Looks a verification up and derives its status from its record and its contact.
 pub async fn status(core: &Core, id: &VerificationId) -> Result<StatusView, ServiceError> {
+    Ok(record_and_status(core, id).await?.1)
+}
+
+async fn record_and_status(
+    core: &Core,
+    id: &VerificationId,
+) -> Result<(VerificationRecord, StatusView), ServiceError> {
     let now = core.clock.now_ms();
     let record = core
         .store
@@ -489,14 +522,15 @@ pub async fn status(core: &Core, id: &VerificationId) -> Result<StatusView, Serv
             }
         }
     };
-    Ok(StatusView {
+    let view = StatusView {
         verification_id: record.id.clone(),
         status,
         channel: record.channel,
         to: record.destination.masked(),
         expires_at: record.expires_at,
         attempts_remaining,
-    })
+    };
+    Ok((record, view))
 }
 
 // ---- cleanup -------------------------------------------------------------------------
@@ -778,6 +812,39 @@ mod tests {
         h.check(CheckTarget::Id(second.verification_id), &code)
             .await
             .expect("the new code works");
+    }
+
+    #[tokio::test]
+    async fn a_resend_by_id_goes_to_the_same_destination_under_the_same_limits() {
+        let h = Harness::new(&[]);
+        let first = h.send(&phone()).await.expect("sent");
+        let resend_first = || resend(&h.core, &h.hasher, &h.sender, &first.verification_id, None);
+        let early = resend_first().await;
+        assert!(
+            matches!(early, Err(ServiceError::ResendTooSoon { .. })),
+            "{early:?}"
+        );
+        h.advance(30);
+        let second = resend_first().await.expect("resent");
+        assert_eq!(second.to, first.to);
+        assert_eq!(h.sender.sent().len(), 2);
+        assert!(matches!(&h.sender.sent()[1], Sent::Sms(to, _) if to == "+4989202451100"));
+        h.advance(30);
+        let replaced = resend_first().await;
+        assert!(
+            matches!(replaced, Err(ServiceError::Replaced)),
+            "{replaced:?}"
+        );
+        let code = h.last_code();
+        h.check(CheckTarget::Id(second.verification_id.clone()), &code)
+            .await
+            .expect("approved");
+        let spent = resend(&h.core, &h.hasher, &h.sender, &second.verification_id, None).await;
+        assert!(
+            matches!(spent, Err(ServiceError::AlreadyApproved)),
+            "{spent:?}"
+        );
+        assert_eq!(h.sender.sent().len(), 2, "nothing more was sent");
     }
 
     #[tokio::test]

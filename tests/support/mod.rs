@@ -28,9 +28,19 @@ pub struct Reply {
     pub headers: reqwest::header::HeaderMap,
     /// The body as JSON (`Null` when it is not JSON).
     pub json: Value,
+    /// The body as text.
+    pub text: String,
 }
 
 impl Reply {
+    /// A header's value, or "" when it is absent.
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
     /// The `code` member of a problem body.
     pub fn code(&self) -> &str {
         self.json["code"].as_str().unwrap_or("")
@@ -54,12 +64,32 @@ impl Api {
     pub fn new() -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
+            // A form's 303 is what the tests look at; they never follow it.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");
         Self {
             http,
             base: api_url(),
         }
+    }
+
+    /// A request to `path` with any method and headers.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&str, String)>,
+    ) -> Reply {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some((content_type, body)) = body {
+            request = request.header("content-type", content_type).body(body);
+        }
+        Self::reply(request.send().await.expect("the API answers")).await
     }
 
     async fn reply(response: reqwest::Response) -> Reply {
@@ -70,6 +100,7 @@ impl Api {
             status,
             headers,
             json: serde_json::from_str(&text).unwrap_or(Value::Null),
+            text,
         }
     }
 

@@ -1,4 +1,4 @@
-//! `POST /signup`: register a contact and send it a code.
+//! `POST /signup` (register a contact and send it a code) and `GET /` (the demo page).
 
 use std::sync::Arc;
 
@@ -7,7 +7,8 @@ use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use twostep::delivery::Sender;
 use twostep::domain::CodeHasher;
-use twostep::http::{self, ApiError};
+use twostep::http::{self, ApiError, Reply, SignUp};
+use twostep::page;
 use twostep::service::{self, Core};
 
 /// What the send function holds between invocations.
@@ -32,17 +33,28 @@ struct Accepted {
 
 /// Handles one request; every outcome is a response.
 pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, lambda_http::Error> {
-    Ok(http::respond_with(run(app, &request).await))
+    let config = &app.core.config;
+    let response = match *request.method() {
+        Method::OPTIONS => http::preflight(config, &request),
+        Method::GET | Method::HEAD => page::page(config, &request),
+        Method::POST => match http::read_submission(&request, config) {
+            Ok(submission) => submission.respond(sign_up(app, &submission.fields).await),
+            Err(error) => error.to_response(),
+        },
+        ref other => ApiError::MethodNotAllowed(other.to_string()).to_response(),
+    };
+    Ok(http::with_cors(config, &request, response))
 }
 
-async fn run(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
-    if request.method() != Method::POST {
-        return Err(ApiError::MethodNotAllowed(request.method().to_string()));
-    }
-    let fields = http::parse_fields(request)?;
-    let send = http::send_request(&fields, &app.core.config)?;
-    let sent = service::send(&app.core, &app.hasher, app.sender.as_ref(), send).await?;
-    Ok(http::json_response(
+async fn sign_up(app: &App, fields: &http::Fields) -> Result<Reply, ApiError> {
+    let sender = app.sender.as_ref();
+    let sent = match http::sign_up_request(fields, &app.core.config)? {
+        SignUp::Send(send) => service::send(&app.core, &app.hasher, sender, send).await?,
+        SignUp::Resend { id, locale } => {
+            service::resend(&app.core, &app.hasher, sender, &id, locale).await?
+        }
+    };
+    Ok(Reply::new(
         StatusCode::ACCEPTED,
         &Accepted {
             verification_id: sent.verification_id.to_string(),

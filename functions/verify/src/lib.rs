@@ -4,7 +4,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use twostep::domain::CodeHasher;
-use twostep::http::{self, ApiError};
+use twostep::http::{self, ApiError, Reply};
 use twostep::service::{self, Core};
 
 /// What the verify function holds between invocations.
@@ -34,22 +34,23 @@ struct Status {
 
 /// Handles one request; every outcome is a response.
 pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, lambda_http::Error> {
-    Ok(http::respond_with(run(app, &request).await))
+    let config = &app.core.config;
+    let response = match *request.method() {
+        Method::OPTIONS => http::preflight(config, &request),
+        Method::GET => http::respond_with(status(app, &request).await),
+        Method::POST => match http::read_submission(&request, config) {
+            Ok(submission) => submission.respond(check(app, &submission.fields).await),
+            Err(error) => error.to_response(),
+        },
+        ref other => ApiError::MethodNotAllowed(other.to_string()).to_response(),
+    };
+    Ok(http::with_cors(config, &request, response))
 }
 
-async fn run(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
-    match *request.method() {
-        Method::GET => status(app, request).await,
-        Method::POST => check(app, request).await,
-        ref other => Err(ApiError::MethodNotAllowed(other.to_string())),
-    }
-}
-
-async fn check(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
-    let fields = http::parse_fields(request)?;
-    let (target, code) = http::check_request(&fields, &app.core.config)?;
+async fn check(app: &App, fields: &http::Fields) -> Result<Reply, ApiError> {
+    let (target, code) = http::check_request(fields, &app.core.config)?;
     let approval = service::check(&app.core, &app.hasher, target, &code).await?;
-    Ok(http::json_response(
+    Ok(Reply::new(
         StatusCode::OK,
         &Approved {
             status: "approved",

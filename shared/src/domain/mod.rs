@@ -44,6 +44,9 @@ pub enum InputError {
     /// The code is not a run of digits of the configured length.
     #[error("code: {0}")]
     InvalidCodeFormat(String),
+    /// The form's `redirect` is not an allowed target.
+    #[error("redirect: {0}")]
+    InvalidRedirect(String),
 }
 
 impl InputError {
@@ -57,6 +60,7 @@ impl InputError {
                 Some(field)
             }
             Self::InvalidCodeFormat(_) => Some("code"),
+            Self::InvalidRedirect(_) => Some("redirect"),
         }
     }
 }
