@@ -419,3 +419,62 @@ async fn malformed_oversized_and_foreign_bodies_are_refused_on_every_route() {
         assert_eq!((r.status, r.code()), (413, "body_too_large"), "{path}");
     }
 }
+
+#[tokio::test]
+async fn a_retry_with_the_same_idempotency_key_gets_the_first_answer_and_sends_nothing() {
+    let api = Api::new();
+    let phone = unique_phone();
+    let key = format!("signup-{phone}");
+    let post = |body: serde_json::Value, key: String| {
+        let api = &api;
+        async move {
+            api.request(
+                reqwest::Method::POST,
+                "/signup",
+                &[("idempotency-key", key.as_str())],
+                Some(("application/json", body.to_string())),
+            )
+            .await
+        }
+    };
+    let first = post(json!({ "phone": phone, "first_name": "Ada" }), key.clone()).await;
+    assert_eq!(first.status, 202, "{first:?}");
+    // The same fields in another order and encoding are the same request.
+    let form = api
+        .request(
+            reqwest::Method::POST,
+            "/signup",
+            &[("idempotency-key", key.as_str())],
+            Some((
+                "application/x-www-form-urlencoded",
+                format!("firstName=Ada&phone={}", phone.replace('+', "%2B")),
+            )),
+        )
+        .await;
+    assert_eq!(form.status, 202, "{form:?}");
+    assert_eq!(form.json, first.json, "the first answer, verbatim");
+    let again = post(json!({ "first_name": "Ada", "phone": phone }), key.clone()).await;
+    assert_eq!(again.json, first.json);
+    assert_eq!(sms_to(&phone).await.len(), 1, "sent once");
+
+    let other = post(json!({ "phone": phone, "first_name": "Bob" }), key.clone()).await;
+    assert_eq!(
+        (other.status, other.code()),
+        (422, "idempotency_key_reused"),
+        "{other:?}"
+    );
+    assert_eq!(sms_to(&phone).await.len(), 1);
+
+    // An error keeps nothing: the corrected request runs under the same key.
+    let fresh = format!("fix-{phone}");
+    let bad = post(json!({ "phone": "12" }), fresh.clone()).await;
+    assert_eq!(bad.code(), "invalid_phone");
+    let other_phone = unique_phone();
+    let fixed = post(json!({ "phone": other_phone }), fresh.clone()).await;
+    assert_eq!(fixed.status, 202, "{fixed:?}");
+    assert_eq!(sms_to(&other_phone).await.len(), 1);
+
+    let too_long = post(json!({ "phone": unique_phone() }), "k".repeat(256)).await;
+    assert_eq!((too_long.status, too_long.code()), (400, "invalid_field"));
+    assert_eq!(too_long.json["field"], "Idempotency-Key");
+}

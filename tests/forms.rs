@@ -398,3 +398,25 @@ async fn the_sms_speaks_the_asked_locale_with_fallback_to_the_language() {
         assert!(texts[0].contains(words), "{locale}: {}", texts[0]);
     }
 }
+
+#[tokio::test]
+async fn sms_pumping_targets_are_refused_before_anything_is_stored_or_sent() {
+    // The test stack allows SMS to DE and US only.
+    let api = Api::new();
+    for (number, code) in [
+        ("+33612345678", "country_not_allowed"),
+        ("+447400123456", "country_not_allowed"),
+        ("+4990012345678", "invalid_phone"),
+        ("+19002345678", "invalid_phone"),
+        ("+18002345678", "invalid_phone"),
+    ] {
+        let reply = api.post_json("/signup", &json!({ "phone": number })).await;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (400, code),
+            "{number}: {reply:?}"
+        );
+        assert_eq!(reply.json["field"], "phone");
+        assert!(sms_to(number).await.is_empty(), "{number}");
+    }
+}

@@ -334,3 +334,51 @@ async fn an_unreachable_sms_service_fails_the_send_cleanly_and_a_retry_works_at_
         .await
         .expect("the delivered code approves");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_requests_with_one_idempotency_key_send_once() {
+    let app = Arc::new(app(&[]).await);
+    let key =
+        twostep::domain::IdempotencyKey::parse(&format!("race-{}", unique_phone())).expect("key");
+    let phone = unique_phone();
+    let fingerprint = service::fingerprint([("phone", phone.as_str())]);
+    let results = concurrently(20, || {
+        let (app, key, fingerprint, phone) =
+            (app.clone(), key.clone(), fingerprint.clone(), phone.clone());
+        Box::pin(async move {
+            match service::claim_idempotency_key(&app.core, &key, &fingerprint).await {
+                Ok(None) => {
+                    let sent = app.send(&sms(&phone)).await.expect("sent");
+                    let reply = twostep::store::StoredReply {
+                        status: 202,
+                        body: sent.verification_id.to_string(),
+                    };
+                    service::settle_idempotency_key(&app.core, &key, Some(&reply)).await;
+                    "ran"
+                }
+                Ok(Some(_)) => "replayed",
+                Err(ServiceError::IdempotencyKeyInUse) => "in use",
+                Err(e) => panic!("{e:?}"),
+            }
+        })
+    })
+    .await;
+    assert_eq!(
+        results.iter().filter(|r| **r == "ran").count(),
+        1,
+        "{results:?}"
+    );
+    assert_eq!(sms_to(&phone).await.len(), 1);
+    // Once it has answered, the key replays that answer; another request under it is refused.
+    let replay = service::claim_idempotency_key(&app.core, &key, &fingerprint).await;
+    assert!(
+        matches!(replay, Ok(Some(ref r)) if r.status == 202),
+        "{replay:?}"
+    );
+    let other = service::fingerprint([("phone", "+4930123456")]);
+    let reused = service::claim_idempotency_key(&app.core, &key, &other).await;
+    assert!(
+        matches!(reused, Err(ServiceError::IdempotencyKeyReused)),
+        "{reused:?}"
+    );
+}

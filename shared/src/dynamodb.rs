@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::primitives::Blob;
@@ -21,7 +22,8 @@ use crate::domain::{
     PersonName, VerificationId, VerificationRecord, VerificationState,
 };
 use crate::store::{
-    AttemptOutcome, DeleteOutcome, SendWrite, StaleCursor, StalePage, Store, StoreError,
+    AttemptOutcome, DeleteOutcome, KeyClaim, KeyRecord, SendWrite, StaleCursor, StalePage, Store,
+    StoreError, StoredReply,
 };
 
 /// The sparse index of unverified contacts by age, which cleanup pages through.
@@ -33,6 +35,7 @@ pub const OUTCOME_RETENTION_MS: i64 = 24 * 3_600_000;
 
 const CONTACT_PREFIX: &str = "C#";
 const VERIFICATION_PREFIX: &str = "V#";
+const IDEMPOTENCY_PREFIX: &str = "I#";
 const UNVERIFIED_PARTITION: &str = "u";
 
 type Item = HashMap<String, AttributeValue>;
@@ -338,6 +341,92 @@ fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
 
 #[async_trait]
 impl Store for DynamoStore {
+    async fn claim_key(
+        &self,
+        claim: &KeyRecord,
+        stale_before: i64,
+    ) -> Result<KeyClaim, StoreError> {
+        let ttl = claim.expires_at.div_euclid(1_000) + 3_600;
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("{IDEMPOTENCY_PREFIX}{}", claim.key_hash)))
+            .item("fp", s(&claim.fingerprint))
+            .item("started_at", n(claim.started_at))
+            .item("expires_at", n(claim.expires_at))
+            .item(TTL_ATTRIBUTE, n(ttl))
+            .condition_expression(
+                "attribute_not_exists(pk) OR expires_at <= :now \
+                 OR (fp = :fp AND attribute_not_exists(reply) AND started_at < :stale)",
+            )
+            .expression_attribute_values(":now", n(claim.started_at))
+            .expression_attribute_values(":fp", s(&claim.fingerprint))
+            .expression_attribute_values(":stale", n(stale_before))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(KeyClaim::Claimed),
+            Err(e) => match e.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                    let Some(item) = failed.item() else {
+                        return Ok(KeyClaim::InFlight);
+                    };
+                    let held = Reader(item);
+                    if held.opt_s("fp") != Some(claim.fingerprint.as_str()) {
+                        return Ok(KeyClaim::Mismatch);
+                    }
+                    match (held.opt_n::<u16>("status")?, held.opt_s("reply")) {
+                        (Some(status), Some(body)) => Ok(KeyClaim::Replay(StoredReply {
+                            status,
+                            body: body.to_owned(),
+                        })),
+                        _ => Ok(KeyClaim::InFlight),
+                    }
+                }
+                _ => Err(unavailable("PutItem idempotency key", &e)),
+            },
+        }
+    }
+
+    async fn record_reply(&self, key_hash: &str, reply: &StoredReply) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("{IDEMPOTENCY_PREFIX}{key_hash}")))
+            .update_expression("SET #status = :status, reply = :reply")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", n(reply.status))
+            .expression_attribute_values(":reply", s(&reply.body))
+            .send()
+            .await
+            .map_err(|e| unavailable("UpdateItem idempotency reply", &e))?;
+        Ok(())
+    }
+
+    async fn release_key(&self, key_hash: &str) -> Result<(), StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("{IDEMPOTENCY_PREFIX}{key_hash}")))
+            .condition_expression("attribute_not_exists(reply)")
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable("DeleteItem idempotency key", &e)),
+        }
+    }
+
     async fn contact(
         &self,
         destination: &Destination,

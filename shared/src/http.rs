@@ -11,11 +11,12 @@ use serde_json::{Map, Value, json};
 
 use crate::config::Config;
 use crate::domain::{
-    Channel, Destination, EmailAddress, InputError, Locale, PersonName, PhoneNumber, SubmittedCode,
-    VerificationId,
+    Channel, Destination, EmailAddress, IdempotencyKey, InputError, Locale, PersonName,
+    PhoneNumber, SubmittedCode, VerificationId,
 };
 use crate::redirect::RedirectTarget;
-use crate::service::{CheckTarget, SendRequest, ServiceError};
+use crate::service::{self, CheckTarget, SendRequest, ServiceError};
+use crate::store::StoredReply;
 
 /// The largest body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 8 * 1024;
@@ -84,25 +85,7 @@ impl ApiError {
                 "method_not_allowed",
                 "Method not allowed",
             ),
-            Self::Input(e) => {
-                let (code, title) = match e {
-                    InputError::InvalidPhone(_) => ("invalid_phone", "Invalid phone number"),
-                    InputError::InvalidEmail(_) => ("invalid_email", "Invalid email address"),
-                    InputError::InvalidChannel(_) => ("invalid_channel", "Invalid channel"),
-                    InputError::MissingDestination { .. } => {
-                        ("missing_destination", "Missing destination")
-                    }
-                    InputError::InvalidField { .. } => ("invalid_field", "Invalid field"),
-                    InputError::InvalidCodeFormat(_) => {
-                        ("invalid_code_format", "Invalid code format")
-                    }
-                    InputError::InvalidRedirect(_) => ("invalid_redirect", "Invalid redirect"),
-                };
-                Problem {
-                    field: e.field(),
-                    ..p(StatusCode::BAD_REQUEST, code, title)
-                }
-            }
+            Self::Input(e) => input_problem(e),
             Self::Service(e) => match e {
                 S::ResendTooSoon { retry_after } => Problem {
                     retry_after: Some(*retry_after),
@@ -148,6 +131,24 @@ impl ApiError {
                 }
                 S::Replaced => p(StatusCode::CONFLICT, "replaced", "Code replaced"),
                 S::NotFound(_) => p(StatusCode::NOT_FOUND, "not_found", "Not found"),
+                S::Refused(e) => input_problem(e),
+                S::IdempotencyKeyReused => Problem {
+                    field: Some(IdempotencyKey::HEADER),
+                    ..p(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "idempotency_key_reused",
+                        "Idempotency key reused",
+                    )
+                },
+                S::IdempotencyKeyInUse => Problem {
+                    retry_after: Some(1),
+                    field: Some(IdempotencyKey::HEADER),
+                    ..p(
+                        StatusCode::CONFLICT,
+                        "idempotency_key_in_use",
+                        "Idempotency key in use",
+                    )
+                },
                 S::Unavailable(_) => Problem {
                     retry_after: Some(2),
                     ..p(
@@ -228,6 +229,30 @@ impl ApiError {
     }
 }
 
+/// The problem for a piece of bad input: `400`, its code, and the field at fault.
+fn input_problem(e: &InputError) -> Problem {
+    let (code, title) = match e {
+        InputError::InvalidPhone(_) | InputError::UnfitPhone(_) => {
+            ("invalid_phone", "Invalid phone number")
+        }
+        InputError::CountryNotAllowed(_) => ("country_not_allowed", "Country not allowed"),
+        InputError::InvalidEmail(_) => ("invalid_email", "Invalid email address"),
+        InputError::InvalidChannel(_) => ("invalid_channel", "Invalid channel"),
+        InputError::MissingDestination { .. } => ("missing_destination", "Missing destination"),
+        InputError::InvalidField { .. } => ("invalid_field", "Invalid field"),
+        InputError::InvalidCodeFormat(_) => ("invalid_code_format", "Invalid code format"),
+        InputError::InvalidRedirect(_) => ("invalid_redirect", "Invalid redirect"),
+    };
+    Problem {
+        status: StatusCode::BAD_REQUEST,
+        code,
+        title,
+        field: e.field(),
+        retry_after: None,
+        attempts_remaining: None,
+    }
+}
+
 /// A successful answer: an HTTP status and a JSON object.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -252,6 +277,26 @@ impl Reply {
             "application/json",
             Value::Object(self.body.clone()).to_string(),
         )
+    }
+
+    /// The reply as remembered for an `Idempotency-Key`.
+    pub fn to_stored(&self) -> StoredReply {
+        StoredReply {
+            status: self.status.as_u16(),
+            body: Value::Object(self.body.clone()).to_string(),
+        }
+    }
+
+    /// A remembered reply, answered again.
+    pub fn from_stored(stored: &StoredReply) -> Self {
+        let body = match serde_json::from_str(&stored.body) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        Self {
+            status: StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK),
+            body,
+        }
     }
 
     /// The reply's text and number members, as a form redirect's query parameters.
@@ -481,6 +526,33 @@ impl Fields {
             });
         }
         Ok(self.values.get(name).map(String::as_str))
+    }
+}
+
+impl Fields {
+    /// A hash of the fields, whatever their order or encoding: what an `Idempotency-Key`
+    /// is bound to.
+    pub fn fingerprint(&self) -> String {
+        service::fingerprint(
+            self.values
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .chain(self.not_text.iter().map(|k| (k.as_str(), "\u{0}"))),
+        )
+    }
+}
+
+/// The request's `Idempotency-Key` header, if it has one.
+pub fn idempotency_key(request: &Request) -> Result<Option<IdempotencyKey>, ApiError> {
+    match request.headers().get("idempotency-key") {
+        None => Ok(None),
+        Some(value) => {
+            let text = value.to_str().map_err(|_| InputError::InvalidField {
+                field: IdempotencyKey::HEADER,
+                message: "must be visible ASCII".to_owned(),
+            })?;
+            Ok(Some(IdempotencyKey::parse(text)?))
+        }
     }
 }
 

@@ -7,12 +7,15 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::delivery::Sender;
 use crate::domain::{
-    Channel, CodeHasher, CodeState, ContactRecord, ContactStatus, CurrentCode, Destination, Locale,
-    OtpCode, PersonName, SubmittedCode, VerificationId, VerificationRecord, VerificationState,
-    VerificationStatus,
+    Channel, CodeHasher, CodeState, ContactRecord, ContactStatus, CurrentCode, Destination,
+    IdempotencyKey, InputError, Locale, OtpCode, PersonName, SubmittedCode, VerificationId,
+    VerificationRecord, VerificationState, VerificationStatus,
 };
 use crate::messages::MessageBuilder;
-use crate::store::{AttemptOutcome, DeleteOutcome, SendWrite, StaleCursor, Store, StoreError};
+use crate::store::{
+    AttemptOutcome, DeleteOutcome, KeyClaim, KeyRecord, SendWrite, StaleCursor, Store, StoreError,
+    StoredReply,
+};
 
 /// Wall-clock time in unix milliseconds; a trait so tests can move it.
 pub trait Clock: Send + Sync {
@@ -86,6 +89,15 @@ pub enum ServiceError {
     /// A dependency failed; details are logged, never shown.
     #[error("a dependency is unavailable")]
     Unavailable(String),
+    /// The `Idempotency-Key` was used for a different request.
+    #[error("this Idempotency-Key was used with a different request")]
+    IdempotencyKeyReused,
+    /// A request with this `Idempotency-Key` is still running.
+    #[error("a request with this Idempotency-Key is in progress; retry shortly")]
+    IdempotencyKeyInUse,
+    /// The destination may not receive codes (its country or number type).
+    #[error(transparent)]
+    Refused(#[from] InputError),
 }
 
 impl From<StoreError> for ServiceError {
@@ -138,6 +150,26 @@ const SEND_TRIES: u32 = 6;
 /// The most verification ids kept on an unverified contact for cleanup.
 const MAX_TRACKED_VERIFICATIONS: usize = 50;
 
+/// Refuses SMS to countries outside `SMS_ALLOWED_COUNTRIES` (when it is set) and to number
+/// types that cannot receive a code or that cost more than an SMS should (SMS pumping).
+pub fn check_destination(config: &Config, destination: &Destination) -> Result<(), InputError> {
+    let Destination::Sms(phone) = destination else {
+        return Ok(());
+    };
+    if let Some(kind) = phone.unfit_for_codes() {
+        return Err(InputError::UnfitPhone(kind));
+    }
+    let allowed = &config.sms_allowed_countries;
+    if !allowed.is_empty() && !phone.country().is_some_and(|c| allowed.contains(&c)) {
+        return Err(InputError::CountryNotAllowed(
+            phone
+                .country()
+                .map_or_else(|| "this region".to_owned(), |c| c.code()),
+        ));
+    }
+    Ok(())
+}
+
 /// Registers the contact (or updates it), enforces the cooldown and the send window,
 /// stores a fresh code's hash, replaces any pending code, and delivers the new one.
 pub async fn send(
@@ -148,6 +180,7 @@ pub async fn send(
 ) -> Result<SendOutcome, ServiceError> {
     let config = &core.config;
     let destination = &request.destination;
+    check_destination(config, destination)?;
     // The first try reads nothing and writes as for a new contact: if the contact exists,
     // the refused write hands it back, and the second try decides from it. A first send is
     // thus one request, a resend two.
@@ -533,6 +566,82 @@ async fn record_and_status(
     Ok((record, view))
 }
 
+// ---- idempotency ---------------------------------------------------------------------
+
+/// How long an `Idempotency-Key` keeps its first answer.
+pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3_600_000;
+/// A claim this old without an answer belongs to a request that died (the functions time
+/// out after 10 s): a retry may take the key over.
+const IDEMPOTENCY_STALE_MS: i64 = 60_000;
+
+fn sha256_hex(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0u8]);
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The request's fingerprint: a hash of its fields in a fixed order.
+pub fn fingerprint<'a>(fields: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut pairs: Vec<(&str, &str)> = fields.into_iter().collect();
+    pairs.sort_unstable();
+    let flat: Vec<&str> = pairs.iter().flat_map(|(k, v)| [*k, *v]).collect();
+    sha256_hex(&flat)
+}
+
+/// Claims `key` for a request with `fingerprint`. `Ok(None)`: run the request, then
+/// [`settle_idempotency_key`]. `Ok(Some(reply))`: the first answer, to return as it is.
+/// The same key with another request is [`ServiceError::IdempotencyKeyReused`]; while the
+/// first request runs, [`ServiceError::IdempotencyKeyInUse`].
+pub async fn claim_idempotency_key(
+    core: &Core,
+    key: &IdempotencyKey,
+    fingerprint: &str,
+) -> Result<Option<StoredReply>, ServiceError> {
+    let now = core.clock.now_ms();
+    let claim = KeyRecord {
+        key_hash: sha256_hex(&["signup", key.as_str()]),
+        fingerprint: fingerprint.to_owned(),
+        started_at: now,
+        expires_at: now + IDEMPOTENCY_WINDOW_MS,
+    };
+    match core
+        .store
+        .claim_key(&claim, now - IDEMPOTENCY_STALE_MS)
+        .await?
+    {
+        KeyClaim::Claimed => Ok(None),
+        KeyClaim::Replay(reply) => Ok(Some(reply)),
+        KeyClaim::Mismatch => Err(ServiceError::IdempotencyKeyReused),
+        KeyClaim::InFlight => Err(ServiceError::IdempotencyKeyInUse),
+    }
+}
+
+/// Ends a claim: a success is remembered for the key's window; after an error (nothing was
+/// sent) the key is freed, so that a retry runs again. Never fails the request: if the
+/// store cannot be written, the claim ends by itself after a minute.
+pub async fn settle_idempotency_key(
+    core: &Core,
+    key: &IdempotencyKey,
+    reply: Option<&StoredReply>,
+) {
+    let key_hash = sha256_hex(&["signup", key.as_str()]);
+    let result = match reply {
+        Some(reply) => core.store.record_reply(&key_hash, reply).await,
+        None => core.store.release_key(&key_hash).await,
+    };
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "idempotency key not settled");
+    }
+}
+
 // ---- cleanup -------------------------------------------------------------------------
 
 /// What a cleanup run did.
@@ -616,7 +725,7 @@ mod tests {
 
     use super::*;
     use crate::delivery::memory::{RecordingSender, Sent};
-    use crate::domain::{Country, PhoneNumber};
+    use crate::domain::{Country, EmailAddress, PhoneNumber};
     use crate::store::memory::MemoryStore;
 
     struct TestClock(AtomicI64);
@@ -845,6 +954,135 @@ mod tests {
             "{spent:?}"
         );
         assert_eq!(h.sender.sent().len(), 2, "nothing more was sent");
+    }
+
+    #[tokio::test]
+    async fn numbers_that_cost_more_than_an_sms_or_cannot_receive_one_are_refused() {
+        let h = Harness::new(&[]);
+        let us = Country::parse("US").expect("US");
+        for (number, kind) in [
+            ("+19002345678", "premium-rate"),
+            ("+449098790000", "premium-rate"),
+            ("+4918012345678", "shared-cost"),
+            ("+18002345678", "toll-free"),
+            ("+448001234567", "toll-free"),
+        ] {
+            let to = Destination::Sms(PhoneNumber::parse(number, us).expect("valid"));
+            let refused = h.send(&to).await;
+            assert!(
+                matches!(&refused, Err(ServiceError::Refused(InputError::UnfitPhone(k))) if *k == kind),
+                "{number}: {refused:?}"
+            );
+        }
+        for number in ["+4915112345678", "+4989202451100", "+14155550123"] {
+            let to = Destination::Sms(PhoneNumber::parse(number, us).expect("valid"));
+            h.send(&to).await.expect("mobile and fixed lines get codes");
+        }
+        assert_eq!(h.sender.sent().len(), 3);
+        assert_eq!(
+            h.store.contacts().len(),
+            3,
+            "nothing stored for a refused number"
+        );
+    }
+
+    #[tokio::test]
+    async fn sms_allowed_countries_limits_sms_but_not_email() {
+        let h = Harness::new(&[("SMS_ALLOWED_COUNTRIES", "DE, at")]);
+        let us = Country::parse("US").expect("US");
+        let american = Destination::Sms(PhoneNumber::parse("+14155550123", us).expect("valid"));
+        let refused = h.send(&american).await;
+        assert!(
+            matches!(&refused, Err(ServiceError::Refused(InputError::CountryNotAllowed(c))) if c == "US"),
+            "{refused:?}"
+        );
+        h.send(&phone()).await.expect("Germany is allowed");
+        let austrian = Destination::Sms(PhoneNumber::parse("+43 1 4000 0", us).expect("valid"));
+        h.send(&austrian).await.expect("Austria is allowed");
+        let email = Destination::Email(EmailAddress::parse("a@example.com").expect("valid"));
+        h.send(&email)
+            .await
+            .expect("email is not limited by country");
+        assert_eq!(h.sender.sent().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn an_idempotency_key_replays_its_first_success_and_refuses_another_request() {
+        let h = Harness::new(&[]);
+        let key = IdempotencyKey::parse("order-42").expect("key");
+        let first = fingerprint([("phone", "+4989202451100")]);
+        assert_eq!(
+            claim_idempotency_key(&h.core, &key, &first)
+                .await
+                .expect("free"),
+            None
+        );
+        let busy = claim_idempotency_key(&h.core, &key, &first).await;
+        assert!(
+            matches!(busy, Err(ServiceError::IdempotencyKeyInUse)),
+            "{busy:?}"
+        );
+        let reply = StoredReply {
+            status: 202,
+            body: "{}".to_owned(),
+        };
+        settle_idempotency_key(&h.core, &key, Some(&reply)).await;
+        h.advance(23 * 3_600);
+        let again = claim_idempotency_key(&h.core, &key, &first)
+            .await
+            .expect("claim");
+        assert_eq!(again, Some(reply));
+        let other = fingerprint([("phone", "+4989202451101")]);
+        let reused = claim_idempotency_key(&h.core, &key, &other).await;
+        assert!(
+            matches!(reused, Err(ServiceError::IdempotencyKeyReused)),
+            "{reused:?}"
+        );
+        h.advance(3_600);
+        assert_eq!(
+            claim_idempotency_key(&h.core, &key, &other)
+                .await
+                .expect("expired"),
+            None,
+            "after 24 hours the key is free"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_idempotency_key_is_freed_by_an_error_and_by_a_request_that_died() {
+        let h = Harness::new(&[]);
+        let key = IdempotencyKey::parse("k").expect("key");
+        let fp = fingerprint([("email", "a@example.com")]);
+        assert_eq!(
+            claim_idempotency_key(&h.core, &key, &fp)
+                .await
+                .expect("free"),
+            None
+        );
+        settle_idempotency_key(&h.core, &key, None).await;
+        assert_eq!(
+            claim_idempotency_key(&h.core, &key, &fp)
+                .await
+                .expect("freed"),
+            None,
+            "an error keeps nothing"
+        );
+        h.advance(61);
+        assert_eq!(
+            claim_idempotency_key(&h.core, &key, &fp)
+                .await
+                .expect("stale"),
+            None,
+            "a claim left without an answer is taken over after a minute"
+        );
+    }
+
+    #[test]
+    fn a_fingerprint_ignores_field_order_but_not_values() {
+        let a = fingerprint([("phone", "1"), ("locale", "de")]);
+        assert_eq!(a, fingerprint([("locale", "de"), ("phone", "1")]));
+        assert_ne!(a, fingerprint([("locale", "de"), ("phone", "2")]));
+        assert_ne!(fingerprint([("ab", "c")]), fingerprint([("a", "bc")]));
     }
 
     #[tokio::test]

@@ -73,6 +73,42 @@ pub enum DeleteOutcome {
     Kept,
 }
 
+/// An answer remembered for an `Idempotency-Key`: the HTTP status and the JSON body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredReply {
+    /// The HTTP status.
+    pub status: u16,
+    /// The JSON body.
+    pub body: String,
+}
+
+/// What claiming an idempotency key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyClaim {
+    /// The key was free (new, or its record expired): this request runs and records its
+    /// answer, or releases the key.
+    Claimed,
+    /// A request with this key and the same fingerprint answered this.
+    Replay(StoredReply),
+    /// The key belongs to a request with another fingerprint.
+    Mismatch,
+    /// A request with this key and fingerprint is still running.
+    InFlight,
+}
+
+/// A claim on an idempotency key: its hashed key and the request's fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// The key's hash (hex), as stored.
+    pub key_hash: String,
+    /// The request's fingerprint (hex).
+    pub fingerprint: String,
+    /// When the claim was made (unix ms).
+    pub started_at: i64,
+    /// When the record stops counting (unix ms).
+    pub expires_at: i64,
+}
+
 /// The operations of the service on its records.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -128,6 +164,19 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> Result<StalePage, StoreError>;
 
+    /// Claims an idempotency key, atomically: free when no record exists, the record has
+    /// expired, or it is a claim with the same fingerprint that started before
+    /// `stale_before` (a request that died before it answered).
+    async fn claim_key(&self, claim: &KeyRecord, stale_before: i64)
+    -> Result<KeyClaim, StoreError>;
+
+    /// Records the answer of the request that holds the key.
+    async fn record_reply(&self, key_hash: &str, reply: &StoredReply) -> Result<(), StoreError>;
+
+    /// Frees a key whose request answered with an error (nothing was sent), so that a
+    /// retry with the same key runs again.
+    async fn release_key(&self, key_hash: &str) -> Result<(), StoreError>;
+
     /// Deletes a contact and its verifications if it is still unverified, created
     /// before `created_before`, and has no unexpired pending code at `now`.
     async fn delete_stale_contact(
@@ -157,6 +206,7 @@ pub mod memory {
     struct Inner {
         contacts: BTreeMap<String, ContactRecord>,
         verifications: BTreeMap<String, VerificationRecord>,
+        keys: BTreeMap<String, (KeyRecord, Option<StoredReply>)>,
         fail_next: Option<String>,
     }
 
@@ -211,6 +261,51 @@ pub mod memory {
 
     #[async_trait]
     impl Store for MemoryStore {
+        async fn claim_key(
+            &self,
+            claim: &KeyRecord,
+            stale_before: i64,
+        ) -> Result<KeyClaim, StoreError> {
+            let mut inner = self.guard()?;
+            if let Some((held, reply)) = inner.keys.get(&claim.key_hash) {
+                let free = held.expires_at <= claim.started_at
+                    || (held.fingerprint == claim.fingerprint
+                        && reply.is_none()
+                        && held.started_at < stale_before);
+                if !free {
+                    return Ok(match reply {
+                        _ if held.fingerprint != claim.fingerprint => KeyClaim::Mismatch,
+                        Some(reply) => KeyClaim::Replay(reply.clone()),
+                        None => KeyClaim::InFlight,
+                    });
+                }
+            }
+            inner
+                .keys
+                .insert(claim.key_hash.clone(), (claim.clone(), None));
+            Ok(KeyClaim::Claimed)
+        }
+
+        async fn record_reply(
+            &self,
+            key_hash: &str,
+            reply: &StoredReply,
+        ) -> Result<(), StoreError> {
+            let mut inner = self.guard()?;
+            if let Some((_, stored)) = inner.keys.get_mut(key_hash) {
+                *stored = Some(reply.clone());
+            }
+            Ok(())
+        }
+
+        async fn release_key(&self, key_hash: &str) -> Result<(), StoreError> {
+            let mut inner = self.guard()?;
+            if inner.keys.get(key_hash).is_some_and(|(_, r)| r.is_none()) {
+                inner.keys.remove(key_hash);
+            }
+            Ok(())
+        }
+
         async fn contact(
             &self,
             destination: &Destination,

@@ -38,12 +38,36 @@ pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, lambd
         Method::OPTIONS => http::preflight(config, &request),
         Method::GET | Method::HEAD => page::page(config, &request),
         Method::POST => match http::read_submission(&request, config) {
-            Ok(submission) => submission.respond(sign_up(app, &submission.fields).await),
+            Ok(submission) => {
+                let outcome = sign_up_once(app, &request, &submission.fields).await;
+                submission.respond(outcome)
+            }
             Err(error) => error.to_response(),
         },
         ref other => ApiError::MethodNotAllowed(other.to_string()).to_response(),
     };
     Ok(http::with_cors(config, &request, response))
+}
+
+/// A sign-up under its `Idempotency-Key`, if it has one: a retry with the same key and
+/// fields gets the first answer and sends nothing again.
+async fn sign_up_once(
+    app: &App,
+    request: &Request,
+    fields: &http::Fields,
+) -> Result<Reply, ApiError> {
+    let Some(key) = http::idempotency_key(request)? else {
+        return sign_up(app, fields).await;
+    };
+    if let Some(first) =
+        service::claim_idempotency_key(&app.core, &key, &fields.fingerprint()).await?
+    {
+        return Ok(Reply::from_stored(&first));
+    }
+    let outcome = sign_up(app, fields).await;
+    let kept = outcome.as_ref().ok().map(Reply::to_stored);
+    service::settle_idempotency_key(&app.core, &key, kept.as_ref()).await;
+    outcome
 }
 
 async fn sign_up(app: &App, fields: &http::Fields) -> Result<Reply, ApiError> {

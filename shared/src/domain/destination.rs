@@ -37,6 +37,7 @@ pub struct PhoneNumber {
     e164: String,
     calling_code: u16,
     country: Option<Country>,
+    kind: phonenumber::Type,
 }
 
 impl PhoneNumber {
@@ -67,6 +68,7 @@ impl PhoneNumber {
                 e164: n.format().mode(Mode::E164).to_string(),
                 calling_code: n.code().value(),
                 country: n.country().id().map(Country),
+                kind: n.number_type(&phonenumber::metadata::DATABASE),
             })
             .ok_or_else(invalid)
     }
@@ -88,6 +90,23 @@ impl PhoneNumber {
     /// The region the number belongs to, when the metadata names one.
     pub fn country(&self) -> Option<Country> {
         self.country
+    }
+
+    /// Why a code must not be sent to this number, if it is of a kind that cannot receive
+    /// one or that costs the sender more than an SMS should (the metadata's number type).
+    pub fn unfit_for_codes(&self) -> Option<&'static str> {
+        use phonenumber::Type as T;
+        match self.kind {
+            T::PremiumRate => Some("premium-rate"),
+            T::SharedCost => Some("shared-cost"),
+            T::TollFree => Some("toll-free"),
+            T::Voicemail => Some("voicemail"),
+            T::Uan => Some("universal access"),
+            T::Pager => Some("pager"),
+            T::Emergency | T::ShortCode => Some("short or emergency"),
+            T::Unknown => Some("unclassified"),
+            _ => None,
+        }
     }
 
     /// The number with all but its calling code and last four digits hidden: `+49*******1100`.

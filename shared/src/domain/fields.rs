@@ -29,6 +29,32 @@ impl PersonName {
     }
 }
 
+/// An `Idempotency-Key` header: 1 to 255 visible ASCII characters (a UUID, typically).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// The header's name, as the `field` of an error about it.
+    pub const HEADER: &'static str = "Idempotency-Key";
+
+    /// Parses the header's value.
+    pub fn parse(raw: &str) -> Result<Self, InputError> {
+        let raw = raw.trim();
+        if raw.is_empty() || raw.len() > 255 || !raw.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(InputError::InvalidField {
+                field: Self::HEADER,
+                message: "must be 1 to 255 visible ASCII characters".to_owned(),
+            });
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The key.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A BCP 47 language tag (`de`, `en-GB`, `zh-Hant-TW`), normalised in case.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Locale(String);

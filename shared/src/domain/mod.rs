@@ -11,7 +11,7 @@ pub use contact::{
     VerificationStatus,
 };
 pub use destination::{Channel, Country, Destination, EmailAddress, PhoneNumber};
-pub use fields::{Locale, PersonName};
+pub use fields::{IdempotencyKey, Locale, PersonName};
 
 /// Why a piece of input was refused; each variant names the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,6 +44,12 @@ pub enum InputError {
     /// The code is not a run of digits of the configured length.
     #[error("code: {0}")]
     InvalidCodeFormat(String),
+    /// The number is valid but of a kind that must not receive codes (premium-rate, …).
+    #[error("phone: {0} numbers cannot receive codes")]
+    UnfitPhone(&'static str),
+    /// The number's country is not in `SMS_ALLOWED_COUNTRIES`.
+    #[error("phone: codes are not sent to numbers in {0}")]
+    CountryNotAllowed(String),
     /// The form's `redirect` is not an allowed target.
     #[error("redirect: {0}")]
     InvalidRedirect(String),
@@ -53,7 +59,9 @@ impl InputError {
     /// The request field at fault, if one is.
     pub fn field(&self) -> Option<&'static str> {
         match self {
-            Self::InvalidPhone(_) => Some("phone"),
+            Self::InvalidPhone(_) | Self::UnfitPhone(_) | Self::CountryNotAllowed(_) => {
+                Some("phone")
+            }
             Self::InvalidEmail(_) => Some("email"),
             Self::InvalidChannel(_) => Some("channel"),
             Self::MissingDestination { field, .. } | Self::InvalidField { field, .. } => {
