@@ -129,11 +129,20 @@ impl App {
     }
 
     async fn send(&self, to: &Destination) -> Result<service::SendOutcome, ServiceError> {
+        self.send_from(to, None).await
+    }
+
+    async fn send_from(
+        &self,
+        to: &Destination,
+        client: Option<String>,
+    ) -> Result<service::SendOutcome, ServiceError> {
         let request = SendRequest {
             destination: to.clone(),
             first_name: None,
             last_name: None,
             locale: None,
+            client,
         };
         service::send(&self.core, &self.hasher, self.sender.as_ref(), request).await
     }
@@ -381,4 +390,53 @@ async fn twenty_concurrent_requests_with_one_idempotency_key_send_once() {
         matches!(reused, Err(ServiceError::IdempotencyKeyReused)),
         "{reused:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_sends_from_one_client_deliver_no_more_than_its_limit() {
+    let app = Arc::new(app(&[("MAX_SENDS_PER_IP", "5")]).await);
+    let client = service::client_key(&format!("198.51.100.{}", rand::rng().random_range(0..255)));
+    let phones: Vec<String> = (0..20).map(|_| unique_phone()).collect();
+    let mut set = JoinSet::new();
+    for phone in phones.clone() {
+        let (app, client) = (app.clone(), client.clone());
+        set.spawn(async move { app.send_from(&sms(&phone), Some(client)).await });
+    }
+    let results = set.join_all().await;
+    let sent = results.iter().filter(|r| r.is_ok()).count();
+    let mut delivered = 0;
+    for phone in &phones {
+        delivered += sms_to(phone).await.len();
+    }
+    assert!(
+        sent <= 5 && delivered == sent,
+        "sent {sent}, delivered {delivered}: {results:?}"
+    );
+    assert!(sent >= 1, "{results:?}");
+    for r in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert!(
+            matches!(r, ServiceError::TooManySendsFromClient { .. }),
+            "{r:?}"
+        );
+    }
+    // Sequentially, the log fills up to exactly the limit.
+    for phone in (0..5 - sent).map(|_| unique_phone()) {
+        app.send_from(&sms(&phone), Some(client.clone()))
+            .await
+            .expect("within the limit");
+    }
+    let over = app
+        .send_from(&sms(&unique_phone()), Some(client.clone()))
+        .await;
+    assert!(
+        matches!(over, Err(ServiceError::TooManySendsFromClient { retry_after }) if retry_after > 3_500),
+        "{over:?}"
+    );
+    // Another client is not affected.
+    app.send_from(
+        &sms(&unique_phone()),
+        Some(service::client_key("203.0.113.9")),
+    )
+    .await
+    .expect("another client");
 }

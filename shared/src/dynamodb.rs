@@ -22,8 +22,8 @@ use crate::domain::{
     PersonName, VerificationId, VerificationRecord, VerificationState,
 };
 use crate::store::{
-    AttemptOutcome, DeleteOutcome, KeyClaim, KeyRecord, SendWrite, StaleCursor, StalePage, Store,
-    StoreError, StoredReply,
+    AttemptOutcome, ClientSends, DeleteOutcome, KeyClaim, KeyRecord, SendWrite, StaleCursor,
+    StalePage, Store, StoreError, StoredReply,
 };
 
 /// The sparse index of unverified contacts by age, which cleanup pages through.
@@ -36,6 +36,7 @@ pub const OUTCOME_RETENTION_MS: i64 = 24 * 3_600_000;
 const CONTACT_PREFIX: &str = "C#";
 const VERIFICATION_PREFIX: &str = "V#";
 const IDEMPOTENCY_PREFIX: &str = "I#";
+const CLIENT_PREFIX: &str = "IP#";
 const UNVERIFIED_PARTITION: &str = "u";
 
 type Item = HashMap<String, AttributeValue>;
@@ -482,6 +483,43 @@ impl Store for DynamoStore {
                     .build(),
             );
         }
+        if let Some(slot) = &write.client {
+            let log = self
+                .update(s(format!("{CLIENT_PREFIX}{}", slot.client)))
+                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                .expression_attribute_values(":ttl", n(slot.expires_at.div_euclid(1_000) + 60))
+                .expression_attribute_values(":one", n(1))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
+            let log = match &slot.replace {
+                // No read needed while the log has room.
+                None => log
+                    .update_expression(
+                        "SET sends = list_append(if_not_exists(sends, :empty), :now), #ttl = :ttl \
+                         ADD ver :one",
+                    )
+                    .condition_expression("attribute_not_exists(pk) OR size(sends) < :max")
+                    .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
+                    .expression_attribute_values(":now", AttributeValue::L(vec![n(slot.now)]))
+                    .expression_attribute_values(":max", n(slot.max)),
+                // A full log: keep the entries still in the window, if no one else changed it.
+                Some(kept) => {
+                    let mut sends: Vec<AttributeValue> = kept.sends.iter().map(n).collect();
+                    sends.push(n(slot.now));
+                    log.update_expression("SET sends = :sends, #ttl = :ttl ADD ver :one")
+                        .condition_expression("ver = :ver")
+                        .expression_attribute_values(":sends", AttributeValue::L(sends))
+                        .expression_attribute_values(":ver", n(kept.version))
+                }
+            };
+            items.push(
+                TransactWriteItem::builder()
+                    .update(build(log.build())?)
+                    .build(),
+            );
+        }
+        let client_index = items.len() - 1;
         let err = match self
             .client
             .transact_write_items()
@@ -495,17 +533,46 @@ impl Store for DynamoStore {
         if !lost_race(&err) {
             return Err(unavailable("TransactWriteItems send", &err));
         }
-        let current = match err.as_service_error() {
-            Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
-                .cancellation_reasons()
-                .first()
+        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+            err.as_service_error()
+        else {
+            return Err(StoreError::Conflict(None));
+        };
+        let reasons = cancelled.cancellation_reasons();
+        let failed = |i: usize| {
+            reasons
+                .get(i)
+                .is_some_and(|r| r.code() == Some("ConditionalCheckFailed"))
+        };
+        let old_item = |i: usize| {
+            reasons
+                .get(i)
                 .and_then(|reason| reason.item())
                 .filter(|item| !item.is_empty())
-                .map(contact_from_item)
-                .transpose()?,
-            _ => None,
         };
-        Err(StoreError::Conflict(current.map(Box::new)))
+        if failed(0) || write.client.is_none() {
+            let current = old_item(0).map(contact_from_item).transpose()?;
+            return Err(StoreError::Conflict(current.map(Box::new)));
+        }
+        if failed(client_index) {
+            let log = old_item(client_index)
+                .map(|item| {
+                    let sends = match item.get("sends") {
+                        Some(AttributeValue::L(list)) => list
+                            .iter()
+                            .filter_map(|v| v.as_n().ok().and_then(|t| t.parse().ok()))
+                            .collect(),
+                        _ => Vec::new(),
+                    };
+                    Ok::<_, StoreError>(ClientSends {
+                        sends,
+                        version: Reader(item).opt_n("ver")?.unwrap_or(0),
+                    })
+                })
+                .transpose()?;
+            return Err(StoreError::ClientLimited(log));
+        }
+        Err(StoreError::Conflict(None))
     }
 
     async fn record_delivery_failure(

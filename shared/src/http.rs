@@ -5,7 +5,8 @@
 use std::collections::{HashMap, HashSet};
 
 use lambda_http::http::{HeaderValue, StatusCode, header};
-use lambda_http::{Body, Request, Response};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -95,14 +96,16 @@ impl ApiError {
                         "Resend too soon",
                     )
                 },
-                S::TooManySends { retry_after } => Problem {
-                    retry_after: Some(*retry_after),
-                    ..p(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "too_many_sends",
-                        "Too many sends",
-                    )
-                },
+                S::TooManySends { retry_after } | S::TooManySendsFromClient { retry_after } => {
+                    Problem {
+                        retry_after: Some(*retry_after),
+                        ..p(
+                            StatusCode::TOO_MANY_REQUESTS,
+                            "too_many_sends",
+                            "Too many sends",
+                        )
+                    }
+                }
                 S::DeliveryFailed => p(
                     StatusCode::BAD_GATEWAY,
                     "delivery_failed",
@@ -632,11 +635,31 @@ pub enum SignUp {
         id: VerificationId,
         /// The message language, if one was asked for.
         locale: Option<Locale>,
+        /// The sending client, for the per-client limit.
+        client: Option<String>,
     },
 }
 
-/// Turns sign-up fields into a send, or a resend by `verification_id`.
-pub fn sign_up_request(fields: &Fields, config: &Config) -> Result<SignUp, ApiError> {
+/// The client's key for the per-client send limit: from the source address API Gateway saw
+/// (never from a header the client controls).
+pub fn client_of(request: &Request) -> Option<String> {
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context
+            .http
+            .source_ip
+            .as_deref()
+            .filter(|ip| !ip.is_empty())
+            .map(service::client_key),
+        _ => None,
+    }
+}
+
+/// Turns sign-up fields into a send, or a resend by `verification_id`, from `client`.
+pub fn sign_up_request(
+    fields: &Fields,
+    config: &Config,
+    client: Option<String>,
+) -> Result<SignUp, ApiError> {
     if fields.get("phone")?.is_none()
         && fields.get("email")?.is_none()
         && let Some(raw) = fields.get("verification_id")?
@@ -644,9 +667,12 @@ pub fn sign_up_request(fields: &Fields, config: &Config) -> Result<SignUp, ApiEr
         return Ok(SignUp::Resend {
             id: verification_id(raw)?,
             locale: fields.get("locale")?.map(Locale::parse).transpose()?,
+            client,
         });
     }
-    Ok(SignUp::Send(send_request(fields, config)?))
+    let mut send = send_request(fields, config)?;
+    send.client = client;
+    Ok(SignUp::Send(send))
 }
 
 /// Turns sign-up fields into a send request.
@@ -697,6 +723,7 @@ pub fn send_request(fields: &Fields, config: &Config) -> Result<SendRequest, Inp
             .map(|v| PersonName::parse(v, "last_name"))
             .transpose()?,
         locale: fields.get("locale")?.map(Locale::parse).transpose()?,
+        client: None,
     })
 }
 
@@ -849,6 +876,34 @@ mod tests {
             panic!("text body")
         };
         assert!(!text.contains("arn:aws"));
+    }
+
+    #[test]
+    fn the_client_is_the_source_address_api_gateway_saw_not_a_header() {
+        let event = |source: &str| {
+            json!({
+                "version": "2.0", "routeKey": "POST /signup", "rawPath": "/signup",
+                "rawQueryString": "",
+                "headers": {"content-type": "application/json", "x-forwarded-for": "10.9.8.7"},
+                "requestContext": {
+                    "accountId": "123456789012", "apiId": "api", "domainName": "api.example.com",
+                    "domainPrefix": "api", "requestId": "r", "routeKey": "POST /signup",
+                    "stage": "$default", "time": "23/Nov/2026:13:00:00 +0000",
+                    "timeEpoch": 1795438800000_i64,
+                    "http": {"method": "POST", "path": "/signup", "protocol": "HTTP/1.1",
+                             "sourceIp": source, "userAgent": "test"}
+                },
+                "body": "{}", "isBase64Encoded": false
+            })
+            .to_string()
+        };
+        let request = |source: &str| lambda_http::request::from_str(&event(source)).expect("event");
+        let a = client_of(&request("198.51.100.7")).expect("a client");
+        assert_eq!(a, service::client_key("198.51.100.7"));
+        assert_ne!(a, service::client_key("10.9.8.7"));
+        assert_eq!(client_of(&request("198.51.100.7")), Some(a.clone()));
+        assert_ne!(client_of(&request("198.51.100.8")), Some(a));
+        assert!(!service::client_key("198.51.100.7").contains("198"));
     }
 
     #[test]

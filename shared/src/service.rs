@@ -13,8 +13,8 @@ use crate::domain::{
 };
 use crate::messages::MessageBuilder;
 use crate::store::{
-    AttemptOutcome, DeleteOutcome, KeyClaim, KeyRecord, SendWrite, StaleCursor, Store, StoreError,
-    StoredReply,
+    AttemptOutcome, ClientSends, ClientSlot, DeleteOutcome, KeyClaim, KeyRecord, SendWrite,
+    StaleCursor, Store, StoreError, StoredReply,
 };
 
 /// Wall-clock time in unix milliseconds; a trait so tests can move it.
@@ -59,6 +59,12 @@ pub enum ServiceError {
     /// The destination's send window is full.
     #[error("too many codes were sent to this destination; try again in {retry_after} s")]
     TooManySends {
+        /// Seconds until a send is allowed.
+        retry_after: u32,
+    },
+    /// The client's send window is full.
+    #[error("too many codes were requested from this address; try again in {retry_after} s")]
+    TooManySendsFromClient {
         /// Seconds until a send is allowed.
         retry_after: u32,
     },
@@ -128,6 +134,17 @@ pub struct SendRequest {
     pub last_name: Option<PersonName>,
     /// The message language, if one was asked for.
     pub locale: Option<Locale>,
+    /// The sending client (see [`client_key`]), for the per-client limit; `None` when the
+    /// request did not come through the HTTP API.
+    pub client: Option<String>,
+}
+
+/// The key of a client's send log: a hash of its source address, so the table holds no
+/// addresses.
+pub fn client_key(source_ip: &str) -> String {
+    let mut key = sha256_hex(&["client", source_ip]);
+    key.truncate(32);
+    key
 }
 
 /// A send that went out.
@@ -185,6 +202,9 @@ pub async fn send(
     // the refused write hands it back, and the second try decides from it. A first send is
     // thus one request, a resend two.
     let mut known: Option<Option<ContactRecord>> = Some(None);
+    // The client's log, once a refused write has shown it.
+    let mut client_log: Option<ClientSends> = None;
+    let mut client_raced = false;
     for attempt in 0..SEND_TRIES {
         let now = core.clock.now_ms();
         let existing = match known.take() {
@@ -217,6 +237,32 @@ pub async fn send(
             });
         }
         recent.push(now);
+        let client = match &request.client {
+            None => None,
+            Some(client) => {
+                let mut replace = client_log.clone();
+                if let Some(log) = &mut replace {
+                    log.sends.retain(|t| *t > window_start);
+                    let max = config.max_sends_per_ip as usize;
+                    if log.sends.len() >= max {
+                        let oldest_that_counts = log.sends[log.sends.len() - max];
+                        return Err(ServiceError::TooManySendsFromClient {
+                            retry_after: seconds_until(
+                                oldest_that_counts + config.send_window_ms(),
+                                now,
+                            ),
+                        });
+                    }
+                }
+                Some(ClientSlot {
+                    client: client.clone(),
+                    now,
+                    max: config.max_sends_per_ip,
+                    expires_at: now + config.send_window_ms(),
+                    replace,
+                })
+            }
+        };
 
         let id = VerificationId::generate(now).map_err(random_failure)?;
         let code = OtpCode::generate(config.code_length).map_err(random_failure)?;
@@ -288,9 +334,20 @@ pub async fn send(
             },
             contact,
             replaced,
+            client,
         };
         match core.store.record_send(&write).await {
             Ok(()) => {}
+            Err(StoreError::ClientLimited(log)) => {
+                // The contact was as expected; only the client's log needs another look.
+                known = Some(existing);
+                client_raced = log.is_none() || client_log.is_some();
+                client_log = Some(log.unwrap_or(ClientSends {
+                    sends: Vec::new(),
+                    version: 0,
+                }));
+                continue;
+            }
             Err(StoreError::Conflict(Some(current))) => {
                 known = Some(Some(*current));
                 continue;
@@ -337,6 +394,10 @@ pub async fn send(
             resend_after: config.resend_cooldown_seconds,
         });
     }
+    if client_raced {
+        // Every try lost to concurrent sends from the same client.
+        return Err(ServiceError::TooManySendsFromClient { retry_after: 1 });
+    }
     // Every try lost to a concurrent send to the same destination.
     Err(ServiceError::ResendTooSoon { retry_after: 1 })
 }
@@ -370,6 +431,7 @@ pub async fn resend(
     sender: &dyn Sender,
     id: &VerificationId,
     locale: Option<Locale>,
+    client: Option<String>,
 ) -> Result<SendOutcome, ServiceError> {
     let (record, view) = record_and_status(core, id).await?;
     match view.status {
@@ -383,6 +445,7 @@ pub async fn resend(
         first_name: None,
         last_name: None,
         locale,
+        client,
     };
     send(core, hasher, sender, request).await
 }
@@ -782,6 +845,7 @@ mod tests {
                 first_name: None,
                 last_name: None,
                 locale: None,
+                client: None,
             };
             send(&self.core, &self.hasher, &self.sender, request).await
         }
@@ -927,7 +991,16 @@ mod tests {
     async fn a_resend_by_id_goes_to_the_same_destination_under_the_same_limits() {
         let h = Harness::new(&[]);
         let first = h.send(&phone()).await.expect("sent");
-        let resend_first = || resend(&h.core, &h.hasher, &h.sender, &first.verification_id, None);
+        let resend_first = || {
+            resend(
+                &h.core,
+                &h.hasher,
+                &h.sender,
+                &first.verification_id,
+                None,
+                None,
+            )
+        };
         let early = resend_first().await;
         assert!(
             matches!(early, Err(ServiceError::ResendTooSoon { .. })),
@@ -948,7 +1021,15 @@ mod tests {
         h.check(CheckTarget::Id(second.verification_id.clone()), &code)
             .await
             .expect("approved");
-        let spent = resend(&h.core, &h.hasher, &h.sender, &second.verification_id, None).await;
+        let spent = resend(
+            &h.core,
+            &h.hasher,
+            &h.sender,
+            &second.verification_id,
+            None,
+            None,
+        )
+        .await;
         assert!(
             matches!(spent, Err(ServiceError::AlreadyApproved)),
             "{spent:?}"
@@ -1083,6 +1164,53 @@ mod tests {
         assert_eq!(a, fingerprint([("locale", "de"), ("phone", "1")]));
         assert_ne!(a, fingerprint([("locale", "de"), ("phone", "2")]));
         assert_ne!(fingerprint([("ab", "c")]), fingerprint([("a", "bc")]));
+    }
+
+    #[tokio::test]
+    async fn the_per_client_limit_counts_sends_to_any_destination_in_a_sliding_window() {
+        let h = Harness::new(&[("MAX_SENDS_PER_IP", "3")]);
+        let us = Country::parse("US").expect("US");
+        let from = |client: &str, n: u32| SendRequest {
+            destination: Destination::Sms(
+                PhoneNumber::parse(&format!("+49301234567{n}"), us).expect("valid"),
+            ),
+            first_name: None,
+            last_name: None,
+            locale: None,
+            client: Some(client_key(client)),
+        };
+        let send_from = |client: &'static str, n: u32| {
+            let h = &h;
+            async move { send(&h.core, &h.hasher, &h.sender, from(client, n)).await }
+        };
+        for n in 0..3 {
+            send_from("192.0.2.1", n).await.expect("within the limit");
+            h.advance(600);
+        }
+        let over = send_from("192.0.2.1", 3).await;
+        assert!(
+            matches!(
+                over,
+                Err(ServiceError::TooManySendsFromClient { retry_after: 1_800 })
+            ),
+            "{over:?}"
+        );
+        send_from("192.0.2.2", 4)
+            .await
+            .expect("another client has its own limit");
+        h.advance(1_800);
+        send_from("192.0.2.1", 5)
+            .await
+            .expect("the first send left the window");
+        let again = send_from("192.0.2.1", 6).await;
+        assert!(
+            matches!(
+                again,
+                Err(ServiceError::TooManySendsFromClient { retry_after: 600 })
+            ),
+            "{again:?}"
+        );
+        assert_eq!(h.sender.sent().len(), 5);
     }
 
     #[tokio::test]

@@ -18,6 +18,10 @@ pub enum StoreError {
     /// The database did not answer, or refused, after the SDK's retries.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// The client's send log is full, or not at the version the write expected. Carries
+    /// the log as the database saw it, when it said.
+    #[error("the client's send log refused the write")]
+    ClientLimited(Option<ClientSends>),
     /// A stored item could not be read back (a bug or a manual edit).
     #[error("stored item is malformed: {0}")]
     Corrupt(String),
@@ -34,6 +38,34 @@ pub struct SendWrite {
     pub verification: VerificationRecord,
     /// The verification whose pending code this send replaces, with the checks it had.
     pub replaced: Option<(VerificationId, u32)>,
+    /// The sending client's log entry, when the request came through the HTTP API.
+    pub client: Option<ClientSlot>,
+}
+
+/// The sends recorded for one client (its source IP), for the per-client limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientSends {
+    /// The send times (unix ms), oldest first.
+    pub sends: Vec<i64>,
+    /// The log's version.
+    pub version: u64,
+}
+
+/// The client's part of a send: one more entry in its send log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientSlot {
+    /// The client's key (a hash of its address).
+    pub client: String,
+    /// The time of this send (unix ms).
+    pub now: i64,
+    /// The most entries the log may hold.
+    pub max: u32,
+    /// When the log may be forgotten (unix ms).
+    pub expires_at: i64,
+    /// `None`: append, if the log holds fewer than `max` entries (no read needed).
+    /// `Some(log)`: replace the log with these entries (the ones still in the window) and
+    /// this send, if it is still at the log's version.
+    pub replace: Option<ClientSends>,
 }
 
 /// What counting a check attempt did.
@@ -118,7 +150,8 @@ pub trait Store: Send + Sync {
 
     /// Stores a send: the contact (if its version is still `expected_version`), the new
     /// verification, and the replaced one's outcome, in one transaction.
-    /// [`StoreError::Conflict`] when the contact is not at `expected_version`.
+    /// [`StoreError::Conflict`] when the contact is not at `expected_version`;
+    /// [`StoreError::ClientLimited`] when the client's log refused the entry.
     async fn record_send(&self, write: &SendWrite) -> Result<(), StoreError>;
 
     /// Marks a send whose delivery failed: its code becomes unusable and the cooldown it
@@ -207,6 +240,7 @@ pub mod memory {
         contacts: BTreeMap<String, ContactRecord>,
         verifications: BTreeMap<String, VerificationRecord>,
         keys: BTreeMap<String, (KeyRecord, Option<StoredReply>)>,
+        clients: BTreeMap<String, ClientSends>,
         fail_next: Option<String>,
     }
 
@@ -322,6 +356,29 @@ pub mod memory {
                     inner.contacts.get(&key).cloned().map(Box::new),
                 ));
             }
+            // The client's log entry, decided before anything changes (all or nothing).
+            let client_log = match &write.client {
+                None => None,
+                Some(slot) => {
+                    let held = inner.clients.get(&slot.client).cloned();
+                    let sends = match (&slot.replace, &held) {
+                        (None, None) => vec![slot.now],
+                        (None, Some(log)) if log.sends.len() < slot.max as usize => {
+                            let mut sends = log.sends.clone();
+                            sends.push(slot.now);
+                            sends
+                        }
+                        (Some(kept), Some(log)) if log.version == kept.version => {
+                            let mut sends = kept.sends.clone();
+                            sends.push(slot.now);
+                            sends
+                        }
+                        _ => return Err(StoreError::ClientLimited(held)),
+                    };
+                    let version = held.map_or(1, |log| log.version + 1);
+                    Some((slot.client.clone(), ClientSends { sends, version }))
+                }
+            };
             if let Some((old, attempts)) = &write.replaced {
                 match inner.verifications.get_mut(old.as_str()) {
                     Some(v) if v.state == VerificationState::Pending => {
@@ -336,6 +393,9 @@ pub mod memory {
                 write.verification.id.as_str().to_owned(),
                 write.verification.clone(),
             );
+            if let Some((client, log)) = client_log {
+                inner.clients.insert(client, log);
+            }
             Ok(())
         }
 

@@ -57,25 +57,26 @@ async fn sign_up_once(
     fields: &http::Fields,
 ) -> Result<Reply, ApiError> {
     let Some(key) = http::idempotency_key(request)? else {
-        return sign_up(app, fields).await;
+        return sign_up(app, request, fields).await;
     };
     if let Some(first) =
         service::claim_idempotency_key(&app.core, &key, &fields.fingerprint()).await?
     {
         return Ok(Reply::from_stored(&first));
     }
-    let outcome = sign_up(app, fields).await;
+    let outcome = sign_up(app, request, fields).await;
     let kept = outcome.as_ref().ok().map(Reply::to_stored);
     service::settle_idempotency_key(&app.core, &key, kept.as_ref()).await;
     outcome
 }
 
-async fn sign_up(app: &App, fields: &http::Fields) -> Result<Reply, ApiError> {
+async fn sign_up(app: &App, request: &Request, fields: &http::Fields) -> Result<Reply, ApiError> {
     let sender = app.sender.as_ref();
-    let sent = match http::sign_up_request(fields, &app.core.config)? {
+    let client = http::client_of(request);
+    let sent = match http::sign_up_request(fields, &app.core.config, client)? {
         SignUp::Send(send) => service::send(&app.core, &app.hasher, sender, send).await?,
-        SignUp::Resend { id, locale } => {
-            service::resend(&app.core, &app.hasher, sender, &id, locale).await?
+        SignUp::Resend { id, locale, client } => {
+            service::resend(&app.core, &app.hasher, sender, &id, locale, client).await?
         }
     };
     Ok(Reply::new(
