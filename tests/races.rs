@@ -164,12 +164,12 @@ async fn concurrently<T: Send + 'static>(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn twenty_concurrent_right_codes_approve_exactly_once() {
+async fn fifty_concurrent_right_codes_approve_exactly_once() {
     let app = Arc::new(app(&[]).await);
     let phone = unique_phone();
     let sent = app.send(&sms(&phone)).await.expect("sent");
     let code = SubmittedCode::parse(&last_sms_code(&phone).await, 6).expect("format");
-    let results = concurrently(20, || {
+    let results = concurrently(50, || {
         let (app, id, code) = (app.clone(), sent.verification_id.clone(), code.clone());
         Box::pin(
             async move { service::check(&app.core, &app.hasher, CheckTarget::Id(id), &code).await },
@@ -188,13 +188,13 @@ async fn twenty_concurrent_right_codes_approve_exactly_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn twenty_concurrent_wrong_codes_count_no_more_than_the_limit() {
+async fn fifty_concurrent_wrong_codes_count_no_more_than_the_limit() {
     let app = Arc::new(app(&[("MAX_CHECK_ATTEMPTS", "5")]).await);
     let phone = unique_phone();
     app.send(&sms(&phone)).await.expect("sent");
     let right = last_sms_code(&phone).await;
     let wrong = SubmittedCode::parse(&wrong_code(&right), 6).expect("format");
-    let results = concurrently(20, || {
+    let results = concurrently(50, || {
         let (app, wrong, to) = (app.clone(), wrong.clone(), sms(&phone));
         Box::pin(async move {
             service::check(&app.core, &app.hasher, CheckTarget::Destination(to), &wrong).await
