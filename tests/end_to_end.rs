@@ -478,3 +478,52 @@ async fn a_retry_with_the_same_idempotency_key_gets_the_first_answer_and_sends_n
     assert_eq!((too_long.status, too_long.code()), (400, "invalid_field"));
     assert_eq!(too_long.json["field"], "Idempotency-Key");
 }
+
+#[tokio::test]
+async fn answers_do_not_tell_whether_a_contact_exists_or_is_verified() {
+    let api = Api::new();
+    let shape = |reply: &Reply| {
+        let mut keys: Vec<String> = reply
+            .json
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        keys.sort();
+        (reply.status, keys, reply.json["status"].clone())
+    };
+    // A verified contact, signing up again once the cooldown has passed…
+    let known = unique_phone();
+    let (id, code) = sign_up_by_sms(&api, &known).await;
+    let ok = api
+        .post_json("/verify", &json!({ "verification_id": id, "code": code }))
+        .await;
+    assert_eq!(ok.status, 200);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let again = api.post_json("/signup", &json!({ "phone": known })).await;
+    // …gets the answer a stranger gets.
+    let stranger = api
+        .post_json("/signup", &json!({ "phone": unique_phone() }))
+        .await;
+    assert_eq!(shape(&again), shape(&stranger));
+    assert_eq!(again.json["status"], "pending");
+
+    // By destination, "nothing pending" reads the same for a verified contact (whose new
+    // code was just approved) and for a number never seen.
+    let code = last_sms_code(&known).await;
+    let id = again.json["verification_id"].as_str().expect("id");
+    let ok = api
+        .post_json("/verify", &json!({ "verification_id": id, "code": code }))
+        .await;
+    assert_eq!(ok.status, 200);
+    let verified = api
+        .post_json("/verify", &json!({ "phone": known, "code": "123456" }))
+        .await;
+    let unknown = api
+        .post_json(
+            "/verify",
+            &json!({ "phone": unique_phone(), "code": "123456" }),
+        )
+        .await;
+    assert_eq!(verified.status, 404);
+    assert_eq!(verified.json, unknown.json, "the same body, word for word");
+}
