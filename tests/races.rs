@@ -440,3 +440,177 @@ async fn twenty_concurrent_sends_from_one_client_deliver_no_more_than_its_limit(
     .await
     .expect("another client");
 }
+
+// ---- faults: throttling and errors from AWS, through a proxy --------------------------
+
+use twostep_tests::faults::{Fault, FaultProxy};
+
+fn env_url(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is set by scripts/test.sh"))
+}
+
+/// `app`'s records, through a proxy to DynamoDB Local.
+async fn with_dynamodb_proxy(app: &App, proxy: &FaultProxy) -> App {
+    let sdk = aws::sdk_config().await;
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .endpoint_url(&proxy.url)
+        .build();
+    let mut core = app.core.clone();
+    core.store = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(config),
+        app.core.config.table_name.clone(),
+    ));
+    App {
+        core,
+        hasher: app.hasher.clone(),
+        sender: app.sender.clone(),
+    }
+}
+
+/// `app` delivering SMS and email through a proxy to the SNS/SES emulator.
+async fn with_delivery_proxy(app: &App, proxy: &FaultProxy) -> App {
+    let sdk = aws::sdk_config().await;
+    let sender = AwsSender::new(
+        aws_sdk_sns::Client::from_conf(
+            aws_sdk_sns::config::Builder::from(&sdk)
+                .endpoint_url(&proxy.url)
+                .build(),
+        ),
+        aws_sdk_sesv2::Client::from_conf(
+            aws_sdk_sesv2::config::Builder::from(&sdk)
+                .endpoint_url(&proxy.url)
+                .build(),
+        ),
+        &app.core.config.email_from,
+        None,
+    );
+    App {
+        core: app.core.clone(),
+        hasher: app.hasher.clone(),
+        sender: Arc::new(sender),
+    }
+}
+
+#[tokio::test]
+async fn throttled_sms_is_retried_by_the_sdk_then_a_clean_502_and_a_retry_works() {
+    let app = app(&[]).await;
+    let proxy = FaultProxy::start(&env_url("AWS_ENDPOINT_URL"), |_| {
+        Some(Fault::sns_throttling())
+    })
+    .await;
+    let throttled = with_delivery_proxy(&app, &proxy).await;
+    let phone = unique_phone();
+    let r = throttled.send(&sms(&phone)).await;
+    assert!(matches!(r, Err(ServiceError::DeliveryFailed)), "{r:?}");
+    assert!(
+        proxy.seen() >= 2,
+        "the SDK retried ({} requests)",
+        proxy.seen()
+    );
+    let response = twostep::http::ApiError::from(r.expect_err("failed")).to_response();
+    assert_eq!(response.status(), 502);
+    assert!(sms_to(&phone).await.is_empty());
+    // Consistent: the code is unusable and started no cooldown; a retry works at once.
+    let contact = app.core.store.contact(&sms(&phone)).await.expect("read");
+    let code = contact.and_then(|c| c.current).expect("a current code");
+    assert_eq!(code.state, twostep::domain::CodeState::Failed);
+    let retried = app.send(&sms(&phone)).await.expect("no cooldown");
+    app.check(retried.verification_id, &last_sms_code(&phone).await)
+        .await
+        .expect("the delivered code approves");
+}
+
+#[tokio::test]
+async fn an_email_service_failing_inside_is_retried_then_a_clean_502() {
+    let app = app(&[]).await;
+    let proxy = FaultProxy::start(&env_url("AWS_ENDPOINT_URL"), |_| {
+        Some(Fault::internal_error())
+    })
+    .await;
+    let failing = with_delivery_proxy(&app, &proxy).await;
+    let address = unique_email();
+    let to = Destination::Email(EmailAddress::parse(&address).expect("valid"));
+    let r = failing.send(&to).await;
+    assert!(matches!(r, Err(ServiceError::DeliveryFailed)), "{r:?}");
+    assert!(
+        proxy.seen() >= 2,
+        "the SDK retried ({} requests)",
+        proxy.seen()
+    );
+    assert!(emails_to(&address).await.is_empty());
+    app.send(&to).await.expect("a retry works at once");
+    assert_eq!(emails_to(&address).await.len(), 1);
+}
+
+#[tokio::test]
+async fn dynamodb_throttling_is_retried_by_the_sdk_without_the_client_noticing() {
+    let app = app(&[]).await;
+    // Throttle the first write transaction only.
+    let proxy = FaultProxy::start(&env_url("AWS_ENDPOINT_URL_DYNAMODB"), {
+        let throttled = std::sync::atomic::AtomicBool::new(false);
+        move |seen| {
+            let first = seen.target.ends_with("TransactWriteItems")
+                && !throttled.swap(true, std::sync::atomic::Ordering::SeqCst);
+            first.then(Fault::dynamodb_throttling)
+        }
+    })
+    .await;
+    let throttled = with_dynamodb_proxy(&app, &proxy).await;
+    let phone = unique_phone();
+    let sent = throttled
+        .send(&sms(&phone))
+        .await
+        .expect("sent after a retry");
+    assert_eq!(proxy.faulted(), 1);
+    assert_eq!(sms_to(&phone).await.len(), 1);
+    throttled
+        .check(sent.verification_id, &last_sms_code(&phone).await)
+        .await
+        .expect("approved");
+}
+
+#[tokio::test]
+async fn dynamodb_throttling_past_the_sdk_retries_is_a_503_and_nothing_is_half_written() {
+    let app = app(&[]).await;
+    let phone = unique_phone();
+    let sent = app.send(&sms(&phone)).await.expect("sent");
+    let code = last_sms_code(&phone).await;
+    // Every write transaction is throttled: sends and approvals.
+    let proxy = FaultProxy::start(&env_url("AWS_ENDPOINT_URL_DYNAMODB"), |seen| {
+        seen.target
+            .ends_with("TransactWriteItems")
+            .then(Fault::dynamodb_throttling)
+    })
+    .await;
+    let throttled = with_dynamodb_proxy(&app, &proxy).await;
+
+    let other = unique_phone();
+    let r = throttled.send(&sms(&other)).await;
+    assert!(matches!(r, Err(ServiceError::Unavailable(_))), "{r:?}");
+    assert!(proxy.faulted() >= 2, "the SDK retried");
+    let response = twostep::http::ApiError::from(r.expect_err("unavailable")).to_response();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    assert!(sms_to(&other).await.is_empty(), "nothing sent");
+    assert!(
+        app.core
+            .store
+            .contact(&sms(&other))
+            .await
+            .expect("read")
+            .is_none(),
+        "nothing stored"
+    );
+
+    // The right code while approvals are throttled: a 503, the code not spent…
+    let r = throttled.check(sent.verification_id.clone(), &code).await;
+    assert!(matches!(r, Err(ServiceError::Unavailable(_))), "{r:?}");
+    let status = service::status(&app.core, &sent.verification_id)
+        .await
+        .expect("status");
+    assert_eq!(status.status, twostep::domain::VerificationStatus::Pending);
+    // …and the retry, once DynamoDB answers again, approves it.
+    app.check(sent.verification_id, &code)
+        .await
+        .expect("approved on retry");
+}

@@ -3,6 +3,8 @@
 //!
 //! The tests need the local stack that `scripts/test.sh` starts; they say so if it is not there.
 
+pub mod faults;
+
 use std::time::Duration;
 
 use rand::RngExt;
