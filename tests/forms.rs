@@ -250,6 +250,7 @@ async fn preflights_are_answered_as_the_deployed_http_api_answers_them() {
             headers
         );
         assert_eq!(reply.header("access-control-max-age"), max_age);
+        assert_eq!(reply.header("vary"), "origin", "{path}: one Vary value");
 
         let other = api
             .request(

@@ -141,6 +141,25 @@ fn parse_id(raw: &str) -> Result<VerificationId, StoreError> {
         .ok_or_else(|| StoreError::Corrupt("malformed verification id".to_owned()))
 }
 
+fn client_log_from_item(item: &Item) -> Result<ClientSends, StoreError> {
+    let sends = match item.get("sends") {
+        Some(AttributeValue::L(list)) => list
+            .iter()
+            .map(|v| {
+                v.as_n()
+                    .ok()
+                    .and_then(|t| t.parse().ok())
+                    .ok_or_else(|| corrupt("a send time is not a number"))
+            })
+            .collect::<Result<_, _>>()?,
+        _ => Vec::new(),
+    };
+    Ok(ClientSends {
+        sends,
+        version: Reader(item).req_n("ver")?,
+    })
+}
+
 fn contact_from_item(item: &Item) -> Result<ContactRecord, StoreError> {
     let r = Reader(item);
     let key = r.req_s("pk")?;
@@ -556,19 +575,7 @@ impl Store for DynamoStore {
         }
         if failed(client_index) {
             let log = old_item(client_index)
-                .map(|item| {
-                    let sends = match item.get("sends") {
-                        Some(AttributeValue::L(list)) => list
-                            .iter()
-                            .filter_map(|v| v.as_n().ok().and_then(|t| t.parse().ok()))
-                            .collect(),
-                        _ => Vec::new(),
-                    };
-                    Ok::<_, StoreError>(ClientSends {
-                        sends,
-                        version: Reader(item).opt_n("ver")?.unwrap_or(0),
-                    })
-                })
+                .map(client_log_from_item)
                 .transpose()?;
             return Err(StoreError::ClientLimited(log));
         }

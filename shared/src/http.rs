@@ -169,19 +169,26 @@ impl ApiError {
         self.problem().code
     }
 
-    /// The detail shown to the client; internal detail is logged here, never shown.
+    /// The detail shown to the client: never internal detail (that is logged instead).
     fn detail(&self) -> String {
         match self {
-            Self::Service(ServiceError::Unavailable(internal)) => {
-                tracing::error!(error = %internal, "dependency unavailable");
+            Self::Service(ServiceError::Unavailable(_)) => {
                 "a dependency is unavailable; try again shortly".to_owned()
             }
             other => other.to_string(),
         }
     }
 
+    /// Logs what the client is not shown.
+    fn log_internal(&self) {
+        if let Self::Service(ServiceError::Unavailable(internal)) = self {
+            tracing::error!(error = %internal, "dependency unavailable");
+        }
+    }
+
     /// The error as `application/problem+json`.
     pub fn to_response(&self) -> Response<Body> {
+        self.log_internal();
         let p = self.problem();
         let mut body = Map::new();
         body.insert("type".into(), json!("about:blank"));
@@ -214,10 +221,8 @@ impl ApiError {
     /// The error as a form redirect's query parameters: `error` (the code), `status` (the
     /// HTTP status), and `field`, `retry_after`, `attempts_remaining` when they apply.
     fn redirect_params(&self) -> Vec<(&'static str, String)> {
+        self.log_internal();
         let p = self.problem();
-        if matches!(self, Self::Service(ServiceError::Unavailable(_))) {
-            self.detail();
-        }
         let mut params = vec![
             ("status", p.status.as_u16().to_string()),
             ("error", p.code.to_owned()),
@@ -436,6 +441,7 @@ pub fn with_cors(
     let headers = response.headers_mut();
     // One Vary header: API Gateway keeps a single value per header name.
     let vary = match headers.get(header::VARY).and_then(|v| v.to_str().ok()) {
+        Some(existing) if existing.split(',').any(|v| v.trim() == "origin") => existing.to_owned(),
         Some(existing) => format!("{existing}, origin"),
         None => "origin".to_owned(),
     };
@@ -464,12 +470,6 @@ fn respond(status: StatusCode, content_type: &'static str, body: String) -> Resp
 /// The response for an outcome: the success as it is, an error as problem+json.
 pub fn respond_with(outcome: Result<Response<Body>, ApiError>) -> Response<Body> {
     outcome.unwrap_or_else(|e| e.to_response())
-}
-
-/// A JSON response.
-pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
-    let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned());
-    respond(status, "application/json", text)
 }
 
 /// A request's fields, whatever the body's encoding: trimmed, empty ones dropped,

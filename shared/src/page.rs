@@ -3,8 +3,6 @@
 //! `redirect` back to the page, which then shows the outcome from the query parameters; with
 //! JavaScript the same forms are sent with `fetch`.
 
-use std::fmt::Write as _;
-
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use rand::TryRng;
@@ -156,10 +154,7 @@ fn nonce() -> String {
     // Without OS randomness the nonce is constant; the page still works (the CSP then only
     // allows our own inline code, as a hash would) and nothing secret depends on it.
     let _ = rand::rngs::SysRng.try_fill_bytes(&mut bytes);
-    bytes.iter().fold(String::with_capacity(32), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    crate::domain::hex(&bytes)
 }
 
 fn render(config: &Config, language: Language, outcome: &Outcome, nonce: &str) -> String {

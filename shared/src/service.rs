@@ -204,7 +204,8 @@ pub async fn send(
     let mut known: Option<Option<ContactRecord>> = Some(None);
     // The client's log, once a refused write has shown it.
     let mut client_log: Option<ClientSends> = None;
-    let mut client_raced = false;
+    // Whether the last refused write was refused by the client's log (not the contact).
+    let mut refused_by_client = false;
     for attempt in 0..SEND_TRIES {
         let now = core.clock.now_ms();
         let existing = match known.take() {
@@ -341,18 +342,18 @@ pub async fn send(
             Err(StoreError::ClientLimited(log)) => {
                 // The contact was as expected; only the client's log needs another look.
                 known = Some(existing);
-                client_raced = log.is_none() || client_log.is_some();
-                client_log = Some(log.unwrap_or(ClientSends {
-                    sends: Vec::new(),
-                    version: 0,
-                }));
+                // Without the log as it was, the next try appends again.
+                client_log = log;
+                refused_by_client = true;
                 continue;
             }
             Err(StoreError::Conflict(Some(current))) => {
                 known = Some(Some(*current));
+                refused_by_client = false;
                 continue;
             }
             Err(StoreError::Conflict(None)) => {
+                refused_by_client = false;
                 // Changed without saying how (a concurrent transaction): read it again.
                 tracing::debug!(to = %destination.masked(), attempt, "send lost a race; retrying");
                 tokio::time::sleep(Duration::from_millis(5 + 10 * u64::from(attempt))).await;
@@ -394,7 +395,7 @@ pub async fn send(
             resend_after: config.resend_cooldown_seconds,
         });
     }
-    if client_raced {
+    if refused_by_client {
         // Every try lost to concurrent sends from the same client.
         return Err(ServiceError::TooManySendsFromClient { retry_after: 1 });
     }
@@ -644,11 +645,12 @@ fn sha256_hex(parts: &[&str]) -> String {
         hasher.update(part.as_bytes());
         hasher.update([0u8]);
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::domain::hex(&hasher.finalize())
+}
+
+/// How a key is stored: hashed, so the table never holds the client's key.
+fn key_hash(key: &IdempotencyKey) -> String {
+    sha256_hex(&["signup", key.as_str()])
 }
 
 /// The request's fingerprint: a hash of its fields in a fixed order.
@@ -670,7 +672,7 @@ pub async fn claim_idempotency_key(
 ) -> Result<Option<StoredReply>, ServiceError> {
     let now = core.clock.now_ms();
     let claim = KeyRecord {
-        key_hash: sha256_hex(&["signup", key.as_str()]),
+        key_hash: key_hash(key),
         fingerprint: fingerprint.to_owned(),
         started_at: now,
         expires_at: now + IDEMPOTENCY_WINDOW_MS,
@@ -695,10 +697,9 @@ pub async fn settle_idempotency_key(
     key: &IdempotencyKey,
     reply: Option<&StoredReply>,
 ) {
-    let key_hash = sha256_hex(&["signup", key.as_str()]);
     let result = match reply {
-        Some(reply) => core.store.record_reply(&key_hash, reply).await,
-        None => core.store.release_key(&key_hash).await,
+        Some(reply) => core.store.record_reply(&key_hash(key), reply).await,
+        None => core.store.release_key(&key_hash(key)).await,
     };
     if let Err(e) = result {
         tracing::warn!(error = %e, "idempotency key not settled");

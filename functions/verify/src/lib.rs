@@ -37,7 +37,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, lambd
     let config = &app.core.config;
     let response = match *request.method() {
         Method::OPTIONS => http::preflight(config, &request),
-        Method::GET => http::respond_with(status(app, &request).await),
+        Method::GET => http::respond_with(status(app, &request).await.map(|r| r.to_response())),
         Method::POST => match http::read_submission(&request, config) {
             Ok(submission) => submission.respond(check(app, &submission.fields).await),
             Err(error) => error.to_response(),
@@ -60,7 +60,7 @@ async fn check(app: &App, fields: &http::Fields) -> Result<Reply, ApiError> {
     ))
 }
 
-async fn status(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
+async fn status(app: &App, request: &Request) -> Result<Reply, ApiError> {
     let params = request.path_parameters();
     let raw = params
         .first("id")
@@ -77,7 +77,7 @@ async fn status(app: &App, request: &Request) -> Result<Response<Body>, ApiError
         });
     let id = http::verification_id(&raw)?;
     let view = service::status(&app.core, &id).await?;
-    Ok(http::json_response(
+    Ok(Reply::new(
         StatusCode::OK,
         &Status {
             verification_id: view.verification_id.to_string(),

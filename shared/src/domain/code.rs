@@ -144,7 +144,7 @@ struct HashKey {
 impl HashKey {
     fn new(secret: &[u8]) -> Self {
         let digest = Sha256::digest([b"twostep key id:".as_slice(), secret].concat());
-        let id = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+        let id = super::hex(&digest[..6]);
         Self {
             id,
             secret: secret.to_vec(),

@@ -73,6 +73,17 @@ impl InputError {
     }
 }
 
+/// Bytes as lower-case hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
 /// Shortens user input before it is echoed in an error detail, so that a huge
 /// field cannot bloat the response.
 pub(crate) fn echo(raw: &str) -> String {
