@@ -251,7 +251,7 @@ fn render(config: &Config, language: Language, outcome: &Outcome, nonce: &str) -
         "resend_after": resend_after,
         "code_length": config.code_length,
         "lifetime": ttl,
-        "texts": language.texts(),
+        "texts": script_texts(language),
     });
     let links: String = Language::ALL
         .iter()
@@ -328,6 +328,17 @@ fn render(config: &Config, language: Language, outcome: &Outcome, nonce: &str) -
     }
     out.push_str(rest);
     out
+}
+
+/// The texts the page's script shows (the rest are in the HTML already).
+fn script_texts(language: Language) -> serde_json::Map<String, serde_json::Value> {
+    const KEYS: [&str; 5] = ["code_sent", "minutes", "seconds", "resend_wait", "working"];
+    language
+        .texts()
+        .iter()
+        .filter(|(key, _)| KEYS.contains(key) || key.starts_with("error_"))
+        .map(|(key, text)| ((*key).to_owned(), json!(text)))
+        .collect()
 }
 
 /// A wait in words: seconds under a minute, else whole minutes rounded up.
