@@ -3,7 +3,7 @@
 The table is created from template.yaml's own definition, so local and deployed agree.
 Idempotent: what exists is left as it is.
 
-usage: local_setup.py TABLE_NAME [--definition-out FILE]
+usage: local_setup.py TABLE_NAME [--definition-out FILE] [--template-out FILE]
 """
 import json
 import os
@@ -14,23 +14,28 @@ import yaml
 
 
 class _CfnLoader(yaml.SafeLoader):
-    """Reads CloudFormation YAML, keeping intrinsic functions (!Ref, !Sub, ...) as plain values."""
+    """Reads CloudFormation YAML; an intrinsic function becomes {"!Name": argument}."""
 
 
-def _any_tag(loader, _suffix, node):
+def _any_tag(loader, suffix, node):
     if isinstance(node, yaml.ScalarNode):
-        return loader.construct_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node)
-    return loader.construct_mapping(node)
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {"!" + suffix: value}
 
 
 _CfnLoader.add_multi_constructor("!", _any_tag)
 
 
-def table_definition(template_path):
+def load_template(template_path):
     with open(template_path) as f:
-        template = yaml.load(f, Loader=_CfnLoader)
+        return yaml.load(f, Loader=_CfnLoader)
+
+
+def table_definition(template):
     props = template["Resources"]["Table"]["Properties"]
     return {
         "AttributeDefinitions": props["AttributeDefinitions"],
@@ -45,10 +50,15 @@ def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     args = sys.argv[1:]
     table = args[0]
-    definition = table_definition(os.path.join(root, "template.yaml"))
+    template = load_template(os.path.join(root, "template.yaml"))
+    definition = table_definition(template)
     if "--definition-out" in args:
         with open(args[args.index("--definition-out") + 1], "w") as f:
             json.dump(definition, f, indent=2)
+    # The whole template as JSON, for the tests that read it (tests/permissions.rs).
+    if "--template-out" in args:
+        with open(args[args.index("--template-out") + 1], "w") as f:
+            json.dump(template, f, indent=2)
 
     ddb = boto3.client("dynamodb", endpoint_url=os.environ["AWS_ENDPOINT_URL_DYNAMODB"])
     if table not in ddb.list_tables()["TableNames"]:

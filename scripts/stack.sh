@@ -15,8 +15,12 @@ say() { printf '[twostep] %s\n' "$*" >&2; }
 stack_env() {
   export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_SESSION_TOKEN=
   export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-  export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
-  export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DDB_PORT"
+  # Every AWS call passes through scripts/aws_calls.py, which writes it down (the tests
+  # check permissions and request counts from that record) and hands it to the emulator.
+  CALLS_PORT="${CALLS_PORT:-$((MOTO_PORT + 1))}"
+  export AWS_CALLS_LOG="$state/aws-calls.jsonl"
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$CALLS_PORT"
+  export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$CALLS_PORT"
   export TABLE_NAME="${TABLE_NAME:-twostep-local}"
   export EMAIL_FROM="${EMAIL_FROM:-codes@twostep.example}"
   export CODE_HASH_SECRET_ID="${CODE_HASH_SECRET_ID:-twostep-local/code-hash-key}"
@@ -42,7 +46,7 @@ port_free() {
 start_stack() {
   stack_env
   local p
-  for p in "$DDB_PORT" "$MOTO_PORT" "$API_PORT"; do
+  for p in "$DDB_PORT" "$MOTO_PORT" "$CALLS_PORT" "$API_PORT"; do
     port_free "$p" || { say "port $p is in use: stop what runs there, or set the *_PORT variables"; return 1; }
   done
   say "starting DynamoDB Local on :$DDB_PORT"
@@ -53,9 +57,16 @@ start_stack() {
   say "starting moto (SNS, SES v2, Secrets Manager) on :$MOTO_PORT"
   "$venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$state/moto.log" 2>&1 &
   pids+=($!)
+  say "recording AWS calls on :$CALLS_PORT (.local/${STACK_NAME:-dev}/aws-calls.jsonl)"
+  : >"$AWS_CALLS_LOG"
+  "$venv/bin/python" "$root/scripts/aws_calls.py" "$CALLS_PORT" "http://127.0.0.1:$DDB_PORT" \
+    "http://127.0.0.1:$MOTO_PORT" "$AWS_CALLS_LOG" >"$state/aws-calls.log" 2>&1 &
+  pids+=($!)
   wait_http "http://127.0.0.1:$DDB_PORT" 30
   wait_http "http://127.0.0.1:$MOTO_PORT/moto-api/data.json" 30
-  "$venv/bin/python" "$root/scripts/local_setup.py" "$TABLE_NAME" --definition-out "$state/table.json"
+  wait_http "http://127.0.0.1:$CALLS_PORT/moto-api/data.json" 30
+  "$venv/bin/python" "$root/scripts/local_setup.py" "$TABLE_NAME" --definition-out "$state/table.json" \
+    --template-out "$state/template.json"
   say "building the functions"
   (cd "$root" && cargo build --workspace --bins)
   say "serving the functions on http://127.0.0.1:$API_PORT"

@@ -12,6 +12,9 @@ export RESEND_COOLDOWN_SECONDS=1 MAX_SENDS_PER_WINDOW=3 CODE_TTL_SECONDS=15 UNVE
 export MAX_SENDS_PER_IP=100000 SMS_ALLOWED_COUNTRIES=DE,US
 export ALLOWED_ORIGINS=https://forms.example.com ALLOWED_REDIRECT_ORIGINS=https://forms.example.com
 export TABLE_NAME=twostep-test RUST_LOG=info
+# The suite builds the functions once; an edit elsewhere in the tree must not restart them
+# while a test waits for an answer.
+export WATCH_FLAGS=--ignore-changes
 # shellcheck source=scripts/stack.sh
 source "$root/scripts/stack.sh"
 trap stop_stack EXIT INT TERM
@@ -22,12 +25,16 @@ cargo test --workspace --exclude twostep-tests
 
 start_stack
 export TWOSTEP_API_URL="http://127.0.0.1:$API_PORT" TWOSTEP_MOTO_URL="http://127.0.0.1:$MOTO_PORT"
-export TWOSTEP_TABLE_DEFINITION="$state/table.json"
+export TWOSTEP_TABLE_DEFINITION="$state/table.json" TWOSTEP_TEMPLATE_JSON="$state/template.json"
+export TWOSTEP_FUNCTIONS_LOG="$state/functions.log"
 echo "== integration tests (logs in .local/test/)"
 cargo test --no-fail-fast -p twostep-tests
 
 echo "== browser tests: the demo page in headless Chromium (screenshots in target/browser-artifacts/)"
 node --test --test-concurrency=1 "$root/tests/browser/"
+
+echo "== least privilege: each function's IAM policy allows exactly the AWS calls it made in this run"
+cargo test -q -p twostep-tests --test permissions -- --ignored
 
 echo "== the functions' logs hold no code, full phone number or email address"
 if leaks=$(grep -aoE '\+[0-9]{8,15}|[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[a-z]{2,}' "$state/functions.log"); then

@@ -527,3 +527,77 @@ async fn answers_do_not_tell_whether_a_contact_exists_or_is_verified() {
     assert_eq!(verified.status, 404);
     assert_eq!(verified.json, unknown.json, "the same body, word for word");
 }
+
+/// The metric points (CloudWatch Embedded Metric Format lines) the functions wrote about
+/// one verification, once there are at least `at_least` (the log is written a little
+/// after the answer).
+async fn metric_points(verification_id: &str, at_least: usize) -> Vec<String> {
+    let mut points = Vec::new();
+    for _ in 0..30 {
+        points = read_metric_points(verification_id);
+        if points.len() >= at_least {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    points
+}
+
+fn read_metric_points(verification_id: &str) -> Vec<String> {
+    let path = std::env::var("TWOSTEP_FUNCTIONS_LOG").expect("set by scripts/test.sh");
+    let log = std::fs::read_to_string(path).expect("the functions' log");
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line.trim()).ok())
+        .filter(|doc| doc["verification_id"] == verification_id)
+        .map(|doc| {
+            let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+            let name = directive["Metrics"][0]["Name"].as_str().expect("a metric");
+            assert_eq!(doc[name], 1, "{doc}");
+            assert_eq!(directive["Dimensions"], json!([["Channel"], []]), "{doc}");
+            assert!(directive["Namespace"].is_string(), "{doc}");
+            format!("{name}:{}", doc["Channel"].as_str().expect("a channel"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn sends_wrong_codes_lockouts_and_approvals_are_written_as_metrics() {
+    let api = Api::new();
+    let phone = unique_phone();
+    let (id, code) = sign_up_by_sms(&api, &phone).await;
+    let wrong = api
+        .post_json(
+            "/verify",
+            &json!({"phone": phone, "code": wrong_code(&code)}),
+        )
+        .await;
+    assert_eq!(wrong.status, 422, "{wrong:?}");
+    let ok = api
+        .post_json("/verify", &json!({"phone": phone, "code": code}))
+        .await;
+    assert_eq!(ok.status, 200, "{ok:?}");
+    assert_eq!(
+        metric_points(&id, 3).await,
+        ["CodesSent:sms", "WrongCodes:sms", "Approvals:sms"]
+    );
+
+    let email = unique_email();
+    let sent = api.post_json("/signup", &json!({"email": email})).await;
+    assert_eq!(sent.status, 202, "{sent:?}");
+    let id = sent.json["verification_id"].as_str().expect("an id");
+    let attempts = setting("MAX_CHECK_ATTEMPTS");
+    for _ in 0..attempts {
+        let r = api
+            .post_json("/verify", &json!({"email": email, "code": "000000"}))
+            .await;
+        // "000000" may be the code itself, once in a million.
+        assert!(matches!(r.status, 422 | 429 | 200), "{r:?}");
+    }
+    let points = metric_points(id, attempts as usize + 2).await;
+    assert_eq!(points.first().map(String::as_str), Some("CodesSent:email"));
+    assert!(
+        points.ends_with(&["WrongCodes:email".to_owned(), "Lockouts:email".to_owned()])
+            || points.last().map(String::as_str) == Some("Approvals:email"),
+        "{points:?}"
+    );
+}

@@ -18,6 +18,7 @@ use twostep::delivery::{AwsSender, Sender};
 use twostep::domain::{
     CodeHasher, Country, Destination, EmailAddress, PhoneNumber, SubmittedCode, VerificationId,
 };
+use twostep::metrics::NoMetrics;
 use twostep::service::{self, CheckTarget, Core, SendRequest, ServiceError};
 use twostep::{aws, dynamodb::DynamoStore};
 use twostep_tests::*;
@@ -92,7 +93,7 @@ async fn fresh_table(sdk: &aws_config::SdkConfig) -> String {
 }
 
 async fn app(settings: &[(&str, &str)]) -> App {
-    let sdk = aws::sdk_config().await;
+    let sdk = aws::sdk_config("tests").await;
     let table = fresh_table(&sdk).await;
     let mut vars: HashMap<String, String> = std::env::vars().collect();
     vars.insert("TABLE_NAME".into(), table.clone());
@@ -109,6 +110,7 @@ async fn app(settings: &[(&str, &str)]) -> App {
         config: Arc::new(config),
         store: Arc::new(store),
         clock: Arc::new(service::SystemClock),
+        metrics: Arc::new(NoMetrics),
     };
     App {
         core,
@@ -266,7 +268,7 @@ async fn a_refused_email_leaves_an_unusable_code_no_cooldown_and_a_retry_works()
     let mut config = (*refused.core.config).clone();
     config.email_from =
         EmailAddress::parse(&std::env::var("EMAIL_FROM").expect("EMAIL_FROM")).expect("valid");
-    let sdk = aws::sdk_config().await;
+    let sdk = aws::sdk_config("tests").await;
     let working = App {
         sender: Arc::new(aws::sender(&sdk, &config)),
         core: Core {
@@ -294,7 +296,7 @@ const NOWHERE: &str = "http://127.0.0.1:1";
 #[tokio::test]
 async fn an_unreachable_database_is_a_retryable_503_and_sends_nothing() {
     let mut app = app(&[]).await;
-    let sdk = aws::sdk_config().await;
+    let sdk = aws::sdk_config("tests").await;
     let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
         .endpoint_url(NOWHERE)
         .build();
@@ -315,7 +317,7 @@ async fn an_unreachable_database_is_a_retryable_503_and_sends_nothing() {
 #[tokio::test]
 async fn an_unreachable_sms_service_fails_the_send_cleanly_and_a_retry_works_at_once() {
     let app = app(&[]).await;
-    let sdk = aws::sdk_config().await;
+    let sdk = aws::sdk_config("tests").await;
     let broken = App {
         core: app.core.clone(),
         hasher: app.hasher.clone(),
@@ -451,7 +453,7 @@ fn env_url(name: &str) -> String {
 
 /// `app`'s records, through a proxy to DynamoDB Local.
 async fn with_dynamodb_proxy(app: &App, proxy: &FaultProxy) -> App {
-    let sdk = aws::sdk_config().await;
+    let sdk = aws::sdk_config("tests").await;
     let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
         .endpoint_url(&proxy.url)
         .build();
@@ -469,7 +471,7 @@ async fn with_dynamodb_proxy(app: &App, proxy: &FaultProxy) -> App {
 
 /// `app` delivering SMS and email through a proxy to the SNS/SES emulator.
 async fn with_delivery_proxy(app: &App, proxy: &FaultProxy) -> App {
-    let sdk = aws::sdk_config().await;
+    let sdk = aws::sdk_config("tests").await;
     let sender = AwsSender::new(
         aws_sdk_sns::Client::from_conf(
             aws_sdk_sns::config::Builder::from(&sdk)

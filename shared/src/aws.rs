@@ -3,31 +3,43 @@
 
 use std::sync::Arc;
 
-use aws_config::BehaviorVersion;
+use aws_config::{AppName, BehaviorVersion};
 use aws_smithy_types::error::display::DisplayErrorContext;
 
 use crate::config::{Config, ConfigError};
 use crate::delivery::AwsSender;
 use crate::domain::CodeHasher;
 use crate::dynamodb::DynamoStore;
+use crate::metrics::EmfMetrics;
 use crate::service::{Core, SystemClock};
 
 /// Loads the SDK configuration once. Endpoints come from the standard
-/// `AWS_ENDPOINT_URL*` variables, so local emulators need no code.
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+/// `AWS_ENDPOINT_URL*` variables, so local emulators need no code. `function` names the
+/// caller in the user agent (`app/twostep-send`), so CloudTrail, and the local tests that
+/// check each function's permissions, can tell which function made a call.
+pub async fn sdk_config(function: &str) -> aws_config::SdkConfig {
+    let loader = aws_config::defaults(BehaviorVersion::latest());
+    let loader = match AppName::new(format!("twostep-{function}")) {
+        Ok(name) => loader.app_name(name),
+        Err(_) => loader,
+    };
+    loader.load().await
 }
 
-/// The core over DynamoDB and the system clock.
+/// The core over DynamoDB, the system clock and EMF metrics.
 pub fn core(sdk: &aws_config::SdkConfig, config: Config) -> Core {
     let store = DynamoStore::new(
         aws_sdk_dynamodb::Client::new(sdk),
         config.table_name.clone(),
     );
+    let metrics = EmfMetrics {
+        namespace: config.metrics_namespace.clone(),
+    };
     Core {
         config: Arc::new(config),
         store: Arc::new(store),
         clock: Arc::new(SystemClock),
+        metrics: Arc::new(metrics),
     }
 }
 

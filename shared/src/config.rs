@@ -53,6 +53,8 @@ pub struct Config {
     pub webotp_domain: Option<String>,
     /// The Secrets Manager secret (name or ARN) holding the code-hash key.
     pub code_hash_secret_id: String,
+    /// The CloudWatch namespace of the metrics (one per stack, so staging and prod differ).
+    pub metrics_namespace: String,
 }
 
 impl Config {
@@ -94,6 +96,7 @@ impl Config {
             allowed_redirect_origins: env.origins("ALLOWED_REDIRECT_ORIGINS")?,
             webotp_domain: env.domain("WEBOTP_DOMAIN")?,
             code_hash_secret_id: env.required("CODE_HASH_SECRET_ID")?,
+            metrics_namespace: env.namespace("METRICS_NAMESPACE")?,
         };
         Ok(config)
     }
@@ -229,6 +232,26 @@ impl Env<'_> {
             Err(ConfigError {
                 variable: name,
                 problem: "must be at most 30 characters of the GSM 7-bit alphabet (letters, digits, common punctuation)".to_owned(),
+            })
+        }
+    }
+
+    fn namespace(&self, name: &'static str) -> Result<String, ConfigError> {
+        let raw = self.get(name).unwrap_or("twostep");
+        // CloudWatch's rule for namespaces.
+        let ok = raw.len() <= 255
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-_/#:".contains(c))
+            && !raw.starts_with(':');
+        if ok {
+            Ok(raw.to_owned())
+        } else {
+            Err(ConfigError {
+                variable: name,
+                problem: format!(
+                    "'{raw}' is not a CloudWatch namespace (letters, digits and . - _ / # :)"
+                ),
             })
         }
     }

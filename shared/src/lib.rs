@@ -9,6 +9,7 @@ pub mod dynamodb;
 pub mod http;
 pub mod i18n;
 pub mod messages;
+pub mod metrics;
 pub mod page;
 pub mod redirect;
 pub mod service;

@@ -12,6 +12,7 @@ use crate::domain::{
     VerificationRecord, VerificationState, VerificationStatus,
 };
 use crate::messages::MessageBuilder;
+use crate::metrics::{Metric, Metrics};
 use crate::store::{
     AttemptOutcome, ClientSends, ClientSlot, DeleteOutcome, KeyClaim, KeyRecord, SendWrite,
     StaleCursor, Store, StoreError, StoredReply,
@@ -45,6 +46,8 @@ pub struct Core {
     pub store: Arc<dyn Store>,
     /// The time.
     pub clock: Arc<dyn Clock>,
+    /// Where operational metrics go.
+    pub metrics: Arc<dyn Metrics>,
 }
 
 /// An operation's refusal or failure. The HTTP layer maps each to its status and `code`.
@@ -190,6 +193,35 @@ pub fn check_destination(config: &Config, destination: &Destination) -> Result<(
 /// Registers the contact (or updates it), enforces the cooldown and the send window,
 /// stores a fresh code's hash, replaces any pending code, and delivers the new one.
 pub async fn send(
+    core: &Core,
+    hasher: &CodeHasher,
+    sender: &dyn Sender,
+    request: SendRequest,
+) -> Result<SendOutcome, ServiceError> {
+    let channel = request.destination.channel();
+    let outcome = send_code(core, hasher, sender, request).await;
+    let metrics = &core.metrics;
+    match &outcome {
+        Ok(sent) => {
+            let id = sent.verification_id.to_string();
+            metrics.count(Metric::CodesSent, channel, &[("verification_id", &id)]);
+        }
+        Err(ServiceError::DeliveryFailed) => metrics.count(Metric::DeliveryFailures, channel, &[]),
+        Err(ServiceError::ResendTooSoon { .. }) => {
+            metrics.count(Metric::RateLimited, channel, &[("limit", "cooldown")]);
+        }
+        Err(ServiceError::TooManySends { .. }) => {
+            metrics.count(Metric::RateLimited, channel, &[("limit", "destination")]);
+        }
+        Err(ServiceError::TooManySendsFromClient { .. }) => {
+            metrics.count(Metric::RateLimited, channel, &[("limit", "client")]);
+        }
+        Err(_) => {}
+    }
+    outcome
+}
+
+async fn send_code(
     core: &Core,
     hasher: &CodeHasher,
     sender: &dyn Sender,
@@ -488,8 +520,15 @@ pub async fn check(
             return Err(refusal(contact.as_ref(), by_id.as_ref(), now));
         }
     };
+    let channel = destination.channel();
     if !hasher.matches(&counted.verification_id, code, &counted.hash) {
         tracing::info!(verification_id = %counted.verification_id, remaining = counted.attempts_remaining(), "incorrect code");
+        let id = counted.verification_id.to_string();
+        let properties = [("verification_id", id.as_str())];
+        core.metrics.count(Metric::WrongCodes, channel, &properties);
+        if counted.attempts_remaining() == 0 {
+            core.metrics.count(Metric::Lockouts, channel, &properties);
+        }
         return Err(ServiceError::IncorrectCode {
             attempts_remaining: counted.attempts_remaining(),
         });
@@ -500,6 +539,9 @@ pub async fn check(
         .await?
     {
         tracing::info!(verification_id = %counted.verification_id, "approved");
+        let id = counted.verification_id.to_string();
+        core.metrics
+            .count(Metric::Approvals, channel, &[("verification_id", &id)]);
         return Ok(Approval {
             verification_id: counted.verification_id,
             verified_at: now,
@@ -790,6 +832,7 @@ mod tests {
     use super::*;
     use crate::delivery::memory::{RecordingSender, Sent};
     use crate::domain::{Country, EmailAddress, PhoneNumber};
+    use crate::metrics::RecordingMetrics;
     use crate::store::memory::MemoryStore;
 
     struct TestClock(AtomicI64);
@@ -801,6 +844,7 @@ mod tests {
 
     struct Harness {
         core: Core,
+        metrics: Arc<RecordingMetrics>,
         store: Arc<MemoryStore>,
         clock: Arc<TestClock>,
         sender: RecordingSender,
@@ -822,13 +866,16 @@ mod tests {
             }
             let store = Arc::new(MemoryStore::new());
             let clock = Arc::new(TestClock(AtomicI64::new(1_800_000_000_000)));
+            let metrics = Arc::new(RecordingMetrics::default());
             let config = Config::from_vars(&vars).expect("config");
             Self {
                 core: Core {
                     config: Arc::new(config),
                     store: store.clone(),
                     clock: clock.clone(),
+                    metrics: metrics.clone(),
                 },
+                metrics,
                 store,
                 clock,
                 sender: RecordingSender::new(),
@@ -939,6 +986,52 @@ mod tests {
         assert!(
             matches!(locked, Err(ServiceError::TooManyAttempts)),
             "{locked:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn metrics_count_sends_limits_failures_wrong_codes_lockouts_and_approvals() {
+        let h = Harness::new(&[("MAX_CHECK_ATTEMPTS", "2")]);
+        let counted = |metric| h.metrics.counted(metric);
+        h.send(&phone()).await.expect("sent");
+        let _ = h.send(&phone()).await; // within the cooldown
+        assert_eq!(
+            (counted(Metric::CodesSent), counted(Metric::RateLimited)),
+            (1, 1)
+        );
+        let code = h.last_code();
+        for _ in 0..2 {
+            let _ = h
+                .check(CheckTarget::Destination(phone()), &wrong(&code))
+                .await;
+        }
+        assert_eq!(
+            (counted(Metric::WrongCodes), counted(Metric::Lockouts)),
+            (2, 1)
+        );
+        let _ = h.check(CheckTarget::Destination(phone()), &code).await; // locked
+        assert_eq!(
+            (counted(Metric::WrongCodes), counted(Metric::Approvals)),
+            (2, 0)
+        );
+
+        h.advance(60);
+        h.send(&phone()).await.expect("a new code");
+        let code = h.last_code();
+        h.check(CheckTarget::Destination(phone()), &code)
+            .await
+            .expect("approved");
+        assert_eq!(counted(Metric::Approvals), 1);
+
+        h.advance(60);
+        h.sender.set_failing(true);
+        let _ = h.send(&phone()).await;
+        assert_eq!(
+            (
+                counted(Metric::DeliveryFailures),
+                counted(Metric::CodesSent)
+            ),
+            (1, 2)
         );
     }
 

@@ -1,0 +1,148 @@
+"""A pass-through proxy between the local functions and the emulators that writes down every
+AWS call: which function made it (the SDK's `app/<name>` user-agent part), the service, the
+IAM action it needs, and for DynamoDB the key prefixes it touched.
+
+The functions reach it through the standard AWS_ENDPOINT_URL* variables, as they would reach
+AWS. tests/permissions.rs compares what was called with what template.yaml grants, and
+tests/request_counts.rs counts DynamoDB requests per operation.
+
+usage: aws_calls.py PORT DYNAMODB_URL OTHER_URL LOG_FILE
+"""
+import http.client
+import json
+import re
+import sys
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+# SigV4: "Credential=<key>/<date>/<region>/<service>/aws4_request".
+SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
+APP = re.compile(r"\bapp/([A-Za-z0-9._-]+)")
+# Transaction parts and the IAM action each needs.
+TRANSACT_PARTS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
+# Hop-by-hop headers are not forwarded.
+HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
+
+
+def key_prefix(key):
+    """The record kind of a DynamoDB key: the part of `pk` before its first '#'."""
+    pk = (key or {}).get("pk", {}).get("S", "")
+    return pk.split("#", 1)[0] + "#" if "#" in pk else pk
+
+
+def describe(service, method, path, headers, body):
+    """The IAM actions a request needs, each with the key prefixes it touches."""
+    target = headers.get("x-amz-target", "")
+    if service == "dynamodb":
+        operation = target.split(".", 1)[-1]
+        request = json.loads(body or b"{}")
+        if operation == "TransactWriteItems":
+            calls = []
+            for part in request.get("TransactItems", []):
+                for kind, action in TRANSACT_PARTS.items():
+                    if kind in part:
+                        calls.append((action, [key_prefix(part[kind].get("Key") or part[kind].get("Item"))]))
+            return operation, calls
+        if operation == "BatchWriteItem":
+            prefixes = [
+                key_prefix((w.get("DeleteRequest") or {}).get("Key") or (w.get("PutRequest") or {}).get("Item"))
+                for writes in request.get("RequestItems", {}).values()
+                for w in writes
+            ]
+            return operation, [(operation, prefixes)]
+        if operation == "Query":
+            return operation, [(operation, [request.get("IndexName", "")])]
+        return operation, [(operation, [key_prefix(request.get("Key") or request.get("Item"))])]
+    if target:  # JSON protocol services (Secrets Manager)
+        operation = target.split(".", 1)[-1]
+        return operation, [(operation, [])]
+    if service == "sns":
+        operation = urllib.parse.parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
+        return operation, [(operation, [])]
+    if service == "ses" and method == "POST" and path.startswith("/v2/email/outbound-emails"):
+        return "SendEmail", [("SendEmail", [])]
+    return f"{method} {path}", [(f"{method} {path}", [])]
+
+
+class Recorder(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    upstreams = {}
+    log_file = None
+    lock = threading.Lock()
+    local = threading.local()
+
+    def log_message(self, *_args):
+        pass
+
+    def upstream(self, service):
+        url = self.upstreams["dynamodb"] if service == "dynamodb" else self.upstreams["other"]
+        pool = getattr(self.local, "pool", None)
+        if pool is None:
+            pool = self.local.pool = {}
+        if url not in pool:
+            parsed = urllib.parse.urlsplit(url)
+            pool[url] = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+        return url, pool[url]
+
+    def forward(self):
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        match = SCOPE.search(headers.get("authorization", ""))
+        service = match.group(1) if match else ""
+        url, conn = self.upstream(service)
+        out_headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
+        for attempt in range(2):
+            try:
+                conn.request(self.command, self.path, body=body, headers=out_headers)
+                reply = conn.getresponse()
+                data = reply.read()
+                break
+            except (ConnectionError, http.client.HTTPException, OSError):
+                conn.close()
+                if attempt == 1:
+                    self.send_error(502, "upstream unreachable")
+                    return
+        app_match = APP.search(headers.get("x-amz-user-agent", "") + " " + headers.get("user-agent", ""))
+        try:
+            operation, calls = describe(service, self.command, urllib.parse.urlsplit(self.path).path, headers, body)
+        except ValueError:
+            operation, calls = "unparsed", []
+        record = {
+            "app": app_match.group(1) if app_match else "",
+            "service": service,
+            "operation": operation,
+            "actions": [{"action": f"{'ses' if service == 'ses' else service}:{a}", "keys": k} for a, k in calls],
+            "status": reply.status,
+        }
+        with self.lock:
+            self.log_file.write(json.dumps(record) + "\n")
+            self.log_file.flush()
+        self.send_response_only(reply.status, reply.reason)
+        for name, value in reply.getheaders():
+            if name.lower() not in HOP and name.lower() != "content-length":
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = forward
+
+
+def main():
+    port, dynamodb, other, log_path = sys.argv[1:5]
+    Recorder.upstreams = {"dynamodb": dynamodb, "other": other}
+    Recorder.log_file = open(log_path, "a", encoding="utf-8")
+    server = ThreadingHTTPServer(("127.0.0.1", int(port)), Recorder)
+    server.daemon_threads = True
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
