@@ -5,6 +5,10 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="$root/.tools"
 mkdir -p "$tools"
+# One bootstrap at a time (dev.sh, test.sh and CI may start together): the second waits, then
+# finds everything in place.
+exec 9>"$tools/.lock"
+flock 9
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
@@ -44,7 +48,10 @@ fi
 [[ -f "$jar" ]] || { log "DynamoDB Local jar not found at $jar"; exit 1; }
 
 # The browser tests drive Debian's chromium (test.sh asks for it with --browser).
-if [[ "${1:-}" == --browser ]] && ! command -v chromium >/dev/null 2>&1; then
+# $CHROMIUM names another Chromium-based browser to use instead (GitHub's runners have Chrome).
+if [[ "${1:-}" == --browser && -n "${CHROMIUM:-}" ]]; then
+  [[ -x "$CHROMIUM" ]] || { log "CHROMIUM=$CHROMIUM is not an executable"; exit 1; }
+elif [[ "${1:-}" == --browser ]] && ! command -v chromium >/dev/null 2>&1; then
   log "installing Debian's chromium for the browser tests"
   sudo=""; [[ "$(id -u)" == 0 ]] || sudo="sudo"
   export DEBIAN_FRONTEND=noninteractive
