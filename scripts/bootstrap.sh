@@ -32,6 +32,7 @@ make_venv() {
   touch "$stamp"
 }
 make_venv venv "$root/tools/requirements-local.txt"
+make_venv fuzz "$root/tools/requirements-fuzz.txt"
 if [[ "${TWOSTEP_SKIP_SAM:-}" != 1 ]]; then
   make_venv sam "$root/tools/requirements-sam.txt"
 fi

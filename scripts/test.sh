@@ -30,6 +30,9 @@ export TWOSTEP_FUNCTIONS_LOG="$state/functions.log"
 echo "== integration tests (logs in .local/test/)"
 cargo test --no-fail-fast -p twostep-tests
 
+echo "== fuzzing: generated requests against docs/openapi.yaml (report in .local/fuzz/)"
+"$root/scripts/fuzz.sh"
+
 echo "== browser tests: the demo page in headless Chromium (screenshots in target/browser-artifacts/)"
 node --test --test-concurrency=1 "$root/tests/browser/"
 
