@@ -45,120 +45,162 @@ pub enum ApiError {
     Service(#[from] ServiceError),
 }
 
+/// Declares [`ErrorCode`] and its list [`ErrorCode::ALL`] from one table, so that the list
+/// cannot miss a code: shared/tests/openapi.rs holds docs/openapi.yaml to it.
+macro_rules! error_codes {
+    ($($(#[doc = $doc:literal])* $variant:ident => $code:literal, $status:ident, $title:literal;)*) => {
+        /// The stable, machine-readable `code` of a problem, with its HTTP status and title.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, in the order of the contract's tables.
+            pub const ALL: &'static [Self] = &[$(Self::$variant,)*];
+
+            /// The code as a problem's `code` member carries it.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $code,)*
+                }
+            }
+
+            /// The HTTP status of a problem with this code.
+            pub const fn status(self) -> StatusCode {
+                match self {
+                    $(Self::$variant => StatusCode::$status,)*
+                }
+            }
+
+            /// The problem's `title`.
+            pub const fn title(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $title,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// The body is not valid JSON or form data.
+    InvalidBody => "invalid_body", BAD_REQUEST, "Malformed request body";
+    /// The body is over [`MAX_BODY_BYTES`].
+    BodyTooLarge => "body_too_large", PAYLOAD_TOO_LARGE, "Request body too large";
+    /// Neither JSON nor a form.
+    UnsupportedMediaType => "unsupported_media_type", UNSUPPORTED_MEDIA_TYPE, "Unsupported media type";
+    /// A method the route does not take.
+    MethodNotAllowed => "method_not_allowed", METHOD_NOT_ALLOWED, "Method not allowed";
+    /// A phone number that is not valid, or of a kind that gets no codes.
+    InvalidPhone => "invalid_phone", BAD_REQUEST, "Invalid phone number";
+    /// A number outside `SMS_ALLOWED_COUNTRIES`.
+    CountryNotAllowed => "country_not_allowed", BAD_REQUEST, "Country not allowed";
+    /// An email address that is not valid.
+    InvalidEmail => "invalid_email", BAD_REQUEST, "Invalid email address";
+    /// A channel other than `sms` or `email`.
+    InvalidChannel => "invalid_channel", BAD_REQUEST, "Invalid channel";
+    /// No destination for the channel, or no target for a check.
+    MissingDestination => "missing_destination", BAD_REQUEST, "Missing destination";
+    /// Another field out of its range or form.
+    InvalidField => "invalid_field", BAD_REQUEST, "Invalid field";
+    /// A code that is not a run of `CODE_LENGTH` digits.
+    InvalidCodeFormat => "invalid_code_format", BAD_REQUEST, "Invalid code format";
+    /// A `redirect` that is not an allowed target.
+    InvalidRedirect => "invalid_redirect", BAD_REQUEST, "Invalid redirect";
+    /// Within the cooldown of the last send to the destination.
+    ResendTooSoon => "resend_too_soon", TOO_MANY_REQUESTS, "Resend too soon";
+    /// The destination's or the client's send window is full.
+    TooManySends => "too_many_sends", TOO_MANY_REQUESTS, "Too many sends";
+    /// SNS or SES did not take the message.
+    DeliveryFailed => "delivery_failed", BAD_GATEWAY, "Delivery failed";
+    /// A wrong code.
+    IncorrectCode => "incorrect_code", UNPROCESSABLE_ENTITY, "Incorrect code";
+    /// The verification is locked after too many wrong codes.
+    TooManyAttempts => "too_many_attempts", TOO_MANY_REQUESTS, "Too many attempts";
+    /// The code is past its expiry, or was never delivered.
+    Expired => "expired", GONE, "Code expired";
+    /// The verification was approved before.
+    AlreadyApproved => "already_approved", CONFLICT, "Already approved";
+    /// A newer code went to the same destination.
+    Replaced => "replaced", CONFLICT, "Code replaced";
+    /// No such verification.
+    NotFound => "not_found", NOT_FOUND, "Not found";
+    /// The `Idempotency-Key` was used with other fields.
+    IdempotencyKeyReused => "idempotency_key_reused", UNPROCESSABLE_ENTITY, "Idempotency key reused";
+    /// A request with the `Idempotency-Key` is still running.
+    IdempotencyKeyInUse => "idempotency_key_in_use", CONFLICT, "Idempotency key in use";
+    /// A dependency is unavailable.
+    Unavailable => "unavailable", SERVICE_UNAVAILABLE, "Service unavailable";
+}
+
 struct Problem {
-    status: StatusCode,
-    code: &'static str,
-    title: &'static str,
+    code: ErrorCode,
     field: Option<&'static str>,
     retry_after: Option<u32>,
     attempts_remaining: Option<u32>,
 }
 
-impl ApiError {
-    fn problem(&self) -> Problem {
-        use ServiceError as S;
-        let p = |status, code, title| Problem {
-            status,
+impl Problem {
+    fn new(code: ErrorCode) -> Self {
+        Self {
             code,
-            title,
             field: None,
             retry_after: None,
             attempts_remaining: None,
-        };
+        }
+    }
+}
+
+impl ApiError {
+    fn problem(&self) -> Problem {
+        use ErrorCode as C;
+        use ServiceError as S;
+        let p = Problem::new;
         match self {
-            Self::InvalidBody(_) => p(
-                StatusCode::BAD_REQUEST,
-                "invalid_body",
-                "Malformed request body",
-            ),
-            Self::BodyTooLarge => p(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                "Request body too large",
-            ),
-            Self::UnsupportedMediaType(_) => p(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "Unsupported media type",
-            ),
-            Self::MethodNotAllowed(_) => p(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "Method not allowed",
-            ),
+            Self::InvalidBody(_) => p(C::InvalidBody),
+            Self::BodyTooLarge => p(C::BodyTooLarge),
+            Self::UnsupportedMediaType(_) => p(C::UnsupportedMediaType),
+            Self::MethodNotAllowed(_) => p(C::MethodNotAllowed),
             Self::Input(e) => input_problem(e),
             Self::Service(e) => match e {
                 S::ResendTooSoon { retry_after } => Problem {
                     retry_after: Some(*retry_after),
-                    ..p(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "resend_too_soon",
-                        "Resend too soon",
-                    )
+                    ..p(C::ResendTooSoon)
                 },
                 S::TooManySends { retry_after } | S::TooManySendsFromClient { retry_after } => {
                     Problem {
                         retry_after: Some(*retry_after),
-                        ..p(
-                            StatusCode::TOO_MANY_REQUESTS,
-                            "too_many_sends",
-                            "Too many sends",
-                        )
+                        ..p(C::TooManySends)
                     }
                 }
-                S::DeliveryFailed => p(
-                    StatusCode::BAD_GATEWAY,
-                    "delivery_failed",
-                    "Delivery failed",
-                ),
+                S::DeliveryFailed => p(C::DeliveryFailed),
                 S::IncorrectCode { attempts_remaining } => Problem {
                     attempts_remaining: Some(*attempts_remaining),
                     field: Some("code"),
-                    ..p(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "incorrect_code",
-                        "Incorrect code",
-                    )
+                    ..p(C::IncorrectCode)
                 },
                 S::TooManyAttempts => Problem {
                     attempts_remaining: Some(0),
-                    ..p(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "too_many_attempts",
-                        "Too many attempts",
-                    )
+                    ..p(C::TooManyAttempts)
                 },
-                S::Expired(_) => p(StatusCode::GONE, "expired", "Code expired"),
-                S::AlreadyApproved => {
-                    p(StatusCode::CONFLICT, "already_approved", "Already approved")
-                }
-                S::Replaced => p(StatusCode::CONFLICT, "replaced", "Code replaced"),
-                S::NotFound(_) => p(StatusCode::NOT_FOUND, "not_found", "Not found"),
+                S::Expired(_) => p(C::Expired),
+                S::AlreadyApproved => p(C::AlreadyApproved),
+                S::Replaced => p(C::Replaced),
+                S::NotFound(_) => p(C::NotFound),
                 S::Refused(e) => input_problem(e),
                 S::IdempotencyKeyReused => Problem {
                     field: Some(IdempotencyKey::HEADER),
-                    ..p(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "idempotency_key_reused",
-                        "Idempotency key reused",
-                    )
+                    ..p(C::IdempotencyKeyReused)
                 },
                 S::IdempotencyKeyInUse => Problem {
                     retry_after: Some(1),
                     field: Some(IdempotencyKey::HEADER),
-                    ..p(
-                        StatusCode::CONFLICT,
-                        "idempotency_key_in_use",
-                        "Idempotency key in use",
-                    )
+                    ..p(C::IdempotencyKeyInUse)
                 },
                 S::Unavailable(_) => Problem {
                     retry_after: Some(2),
-                    ..p(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "unavailable",
-                        "Service unavailable",
-                    )
+                    ..p(C::Unavailable)
                 },
             },
         }
@@ -166,7 +208,7 @@ impl ApiError {
 
     /// The machine-readable `code` of this error.
     pub fn code(&self) -> &'static str {
-        self.problem().code
+        self.problem().code.as_str()
     }
 
     /// The detail shown to the client: never internal detail (that is logged instead).
@@ -192,10 +234,10 @@ impl ApiError {
         let p = self.problem();
         let mut body = Map::new();
         body.insert("type".into(), json!("about:blank"));
-        body.insert("title".into(), json!(p.title));
-        body.insert("status".into(), json!(p.status.as_u16()));
+        body.insert("title".into(), json!(p.code.title()));
+        body.insert("status".into(), json!(p.code.status().as_u16()));
         body.insert("detail".into(), json!(self.detail()));
-        body.insert("code".into(), json!(p.code));
+        body.insert("code".into(), json!(p.code.as_str()));
         if let Some(field) = p.field {
             body.insert("field".into(), json!(field));
         }
@@ -206,7 +248,7 @@ impl ApiError {
             body.insert("attempts_remaining".into(), json!(n));
         }
         let mut response = respond(
-            p.status,
+            p.code.status(),
             "application/problem+json",
             Value::Object(body).to_string(),
         );
@@ -224,8 +266,8 @@ impl ApiError {
         self.log_internal();
         let p = self.problem();
         let mut params = vec![
-            ("status", p.status.as_u16().to_string()),
-            ("error", p.code.to_owned()),
+            ("status", p.code.status().as_u16().to_string()),
+            ("error", p.code.as_str().to_owned()),
         ];
         params.extend(p.field.map(|f| ("field", f.to_owned())));
         params.extend(p.retry_after.map(|n| ("retry_after", n.to_string())));
@@ -239,25 +281,19 @@ impl ApiError {
 
 /// The problem for a piece of bad input: `400`, its code, and the field at fault.
 fn input_problem(e: &InputError) -> Problem {
-    let (code, title) = match e {
-        InputError::InvalidPhone(_) | InputError::UnfitPhone(_) => {
-            ("invalid_phone", "Invalid phone number")
-        }
-        InputError::CountryNotAllowed(_) => ("country_not_allowed", "Country not allowed"),
-        InputError::InvalidEmail(_) => ("invalid_email", "Invalid email address"),
-        InputError::InvalidChannel(_) => ("invalid_channel", "Invalid channel"),
-        InputError::MissingDestination { .. } => ("missing_destination", "Missing destination"),
-        InputError::InvalidField { .. } => ("invalid_field", "Invalid field"),
-        InputError::InvalidCodeFormat(_) => ("invalid_code_format", "Invalid code format"),
-        InputError::InvalidRedirect(_) => ("invalid_redirect", "Invalid redirect"),
+    let code = match e {
+        InputError::InvalidPhone(_) | InputError::UnfitPhone(_) => ErrorCode::InvalidPhone,
+        InputError::CountryNotAllowed(_) => ErrorCode::CountryNotAllowed,
+        InputError::InvalidEmail(_) => ErrorCode::InvalidEmail,
+        InputError::InvalidChannel(_) => ErrorCode::InvalidChannel,
+        InputError::MissingDestination { .. } => ErrorCode::MissingDestination,
+        InputError::InvalidField { .. } => ErrorCode::InvalidField,
+        InputError::InvalidCodeFormat(_) => ErrorCode::InvalidCodeFormat,
+        InputError::InvalidRedirect(_) => ErrorCode::InvalidRedirect,
     };
     Problem {
-        status: StatusCode::BAD_REQUEST,
-        code,
-        title,
         field: e.field(),
-        retry_after: None,
-        attempts_remaining: None,
+        ..Problem::new(code)
     }
 }
 
@@ -863,6 +899,74 @@ mod tests {
         assert_eq!(v["retry_after"], 12);
         assert_eq!(v["type"], "about:blank");
         assert_eq!(v["status"], 429);
+    }
+
+    #[test]
+    fn every_error_code_is_answered_by_an_error_with_its_status_and_title() {
+        use ServiceError as S;
+        let errors: Vec<ApiError> = vec![
+            ApiError::InvalidBody(String::new()),
+            ApiError::BodyTooLarge,
+            ApiError::UnsupportedMediaType("text/plain".to_owned()),
+            ApiError::MethodNotAllowed("PUT".to_owned()),
+            InputError::InvalidPhone("1".to_owned()).into(),
+            InputError::UnfitPhone("premium-rate").into(),
+            InputError::CountryNotAllowed("FR".to_owned()).into(),
+            InputError::InvalidEmail("a".to_owned()).into(),
+            InputError::InvalidChannel("fax".to_owned()).into(),
+            InputError::MissingDestination {
+                field: "phone",
+                message: "",
+            }
+            .into(),
+            InputError::InvalidField {
+                field: "locale",
+                message: String::new(),
+            }
+            .into(),
+            InputError::InvalidCodeFormat(String::new()).into(),
+            InputError::InvalidRedirect(String::new()).into(),
+            S::ResendTooSoon { retry_after: 1 }.into(),
+            S::TooManySends { retry_after: 1 }.into(),
+            S::TooManySendsFromClient { retry_after: 1 }.into(),
+            S::DeliveryFailed.into(),
+            S::IncorrectCode {
+                attempts_remaining: 1,
+            }
+            .into(),
+            S::TooManyAttempts.into(),
+            S::Expired("").into(),
+            S::AlreadyApproved.into(),
+            S::Replaced.into(),
+            S::NotFound("").into(),
+            S::Unavailable(String::new()).into(),
+            S::IdempotencyKeyReused.into(),
+            S::IdempotencyKeyInUse.into(),
+            S::Refused(InputError::CountryNotAllowed("FR".to_owned())).into(),
+        ];
+        let mut answered = HashSet::new();
+        for error in &errors {
+            let response = error.to_response();
+            let Body::Text(text) = response.body() else {
+                panic!("text body")
+            };
+            let v: Value = serde_json::from_str(text).expect("json");
+            let code = ErrorCode::ALL
+                .iter()
+                .find(|c| c.as_str() == error.code())
+                .expect("a listed code");
+            assert_eq!(response.status(), code.status(), "{error:?}");
+            assert_eq!(v["status"], code.status().as_u16(), "{error:?}");
+            assert_eq!(v["title"], code.title(), "{error:?}");
+            answered.insert(error.code());
+        }
+        for code in ErrorCode::ALL {
+            assert!(
+                answered.contains(code.as_str()),
+                "no error answers {}",
+                code.as_str()
+            );
+        }
     }
 
     #[test]
