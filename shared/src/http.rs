@@ -1011,6 +1011,34 @@ mod tests {
     }
 
     #[test]
+    fn a_body_or_header_that_is_not_utf8_is_refused_with_a_400() {
+        // As API Gateway delivers them: such a body base64-encoded, a header as text.
+        // (The local runner cannot build this event and answers 500 itself; see
+        // tests/fuzz/hooks.py.)
+        let event = json!({
+            "version": "2.0", "routeKey": "POST /signup", "rawPath": "/signup",
+            "rawQueryString": "",
+            "headers": {"content-type": "application/json", "idempotency-key": "k\u{d7}\u{f8}"},
+            "requestContext": {
+                "accountId": "123456789012", "apiId": "api", "domainName": "api.example.com",
+                "domainPrefix": "api", "requestId": "r", "routeKey": "POST /signup",
+                "stage": "$default", "time": "23/Nov/2026:13:00:00 +0000",
+                "timeEpoch": 1795438800000_i64,
+                "http": {"method": "POST", "path": "/signup", "protocol": "HTTP/1.1",
+                         "sourceIp": "198.51.100.7", "userAgent": "test"}
+            },
+            "body": "/w==", "isBase64Encoded": true
+        });
+        let request = lambda_http::request::from_str(&event.to_string()).expect("event");
+        let error = parse_fields(&request).expect_err("not JSON");
+        assert_eq!(error.code(), "invalid_body");
+        assert_eq!(error.to_response().status(), 400);
+        let error = idempotency_key(&request).expect_err("not visible ASCII");
+        assert_eq!(error.code(), "invalid_field");
+        assert_eq!(error.to_response().status(), 400);
+    }
+
+    #[test]
     fn times_are_rfc3339_utc() {
         assert_eq!(rfc3339(1_795_889_400_000), "2026-11-28T18:10:00Z");
     }
