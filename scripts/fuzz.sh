@@ -6,13 +6,14 @@
 #
 #   TWOSTEP_API_URL=http://127.0.0.1:9000 ./scripts/fuzz.sh
 #
-# FUZZ_MAX_EXAMPLES bounds the test cases per operation and phase (default 40: about a
-# minute and a half on 2 cores); FUZZ_SEED repeats a run (the seed is printed).
+# FUZZ_MAX_EXAMPLES bounds the test cases per operation and phase (default 100: about 1,700
+# test cases in half a minute on 2 cores); FUZZ_SEED repeats a run (the seed is printed).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 api="${TWOSTEP_API_URL:?set TWOSTEP_API_URL to the running API, e.g. http://127.0.0.1:9000}"
 st="$root/.tools/fuzz/bin/st"
-[[ -x "$st" ]] || "$root/scripts/bootstrap.sh"
+# .tools/fuzz, if it is missing or outdated (nothing else: the SAM tools are not needed here).
+TWOSTEP_SKIP_SAM=1 "$root/scripts/bootstrap.sh"
 
 # schemathesis and Hypothesis keep caches in the working folder, and Python would write
 # bytecode next to the hooks: both must stay out of the tree that `cargo lambda watch`
@@ -25,15 +26,15 @@ export PYTHONDONTWRITEBYTECODE=1
 export SCHEMATHESIS_HOOKS="$root/tests/fuzz/hooks.py" TWOSTEP_FUZZ_QUIRKS="$out/quirks.jsonl"
 touch "$TWOSTEP_FUZZ_QUIRKS"
 
+# The description must be valid OpenAPI 3.1 before it can judge anything.
+"$root/.tools/fuzz/bin/openapi-spec-validator" "$root/docs/openapi.yaml"
+
 seed="${FUZZ_SEED:-$RANDOM$RANDOM}"
-checks=not_a_server_error,status_code_conformance,content_type_conformance
-checks+=,response_headers_conformance,response_schema_conformance,negative_data_rejection
 start=$(date +%s)
 status=0
 "$st" --config-file "$root/tests/fuzz/schemathesis.toml" run "$root/docs/openapi.yaml" \
   --url "$api" \
-  --checks "$checks" \
-  --max-examples "${FUZZ_MAX_EXAMPLES:-40}" \
+  --max-examples "${FUZZ_MAX_EXAMPLES:-100}" \
   --seed "$seed" \
   --request-timeout 20 \
   --output-sanitize false \

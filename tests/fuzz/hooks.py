@@ -158,3 +158,20 @@ def _copy(response, fresh):
     for name in ("status_code", "headers", "content", "content_size", "elapsed", "message", "encoding"):
         setattr(response, name, getattr(fresh, name))
     response._deserialized = NOT_SET
+
+
+@schemathesis.check
+def problem_agrees_with_its_response(ctx, response, case):
+    """A problem's `status` is the HTTP status, and its `retry_after` is the `Retry-After`
+    header: both present and equal, or neither (the description cannot say this)."""
+    content_type = (response.headers.get("content-type") or [""])[0]
+    if not content_type.startswith("application/problem+json"):
+        return None
+    problem = json.loads(response.content)
+    if problem.get("status") != response.status_code:
+        raise AssertionError(f"status {problem.get('status')!r} in a {response.status_code} answer")
+    header = response.headers.get("retry-after")
+    member = problem.get("retry_after")
+    if (header is None) != (member is None) or (header is not None and header[0] != str(member)):
+        raise AssertionError(f"Retry-After {header!r} but retry_after {member!r}")
+    return None
