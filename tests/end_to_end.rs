@@ -194,6 +194,10 @@ async fn wrong_codes_are_counted_and_lock_the_verification_at_the_limit() {
         (429, "too_many_attempts"),
         "{locked:?}"
     );
+    // Like every 429: when to come back (here, when a new code may be requested).
+    let wait = locked.json["retry_after"].as_u64().expect("retry_after");
+    assert!(wait >= 1, "{locked:?}");
+    assert_eq!(locked.header("retry-after"), wait.to_string());
     let status = api.get(&format!("/verifications/{id}")).await;
     assert_eq!(
         (

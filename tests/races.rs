@@ -183,7 +183,7 @@ async fn fifty_concurrent_right_codes_approve_exactly_once() {
     assert!(
         results.iter().all(|r| matches!(
             r,
-            Ok(_) | Err(ServiceError::AlreadyApproved | ServiceError::TooManyAttempts)
+            Ok(_) | Err(ServiceError::AlreadyApproved | ServiceError::TooManyAttempts { .. })
         )),
         "{results:?}"
     );
@@ -210,7 +210,7 @@ async fn fifty_concurrent_wrong_codes_count_no_more_than_the_limit() {
     assert_eq!(counted, 5, "{results:?}");
     assert!(results.iter().all(|r| matches!(
         r,
-        Err(ServiceError::IncorrectCode { .. } | ServiceError::TooManyAttempts)
+        Err(ServiceError::IncorrectCode { .. } | ServiceError::TooManyAttempts { .. })
     )));
     let right = SubmittedCode::parse(&right, 6).expect("format");
     let after = service::check(
@@ -221,7 +221,7 @@ async fn fifty_concurrent_wrong_codes_count_no_more_than_the_limit() {
     )
     .await;
     assert!(
-        matches!(after, Err(ServiceError::TooManyAttempts)),
+        matches!(after, Err(ServiceError::TooManyAttempts { .. })),
         "locked, even for the right code: {after:?}"
     );
 }

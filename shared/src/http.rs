@@ -180,8 +180,9 @@ impl ApiError {
                     field: Some("code"),
                     ..p(C::IncorrectCode)
                 },
-                S::TooManyAttempts => Problem {
+                S::TooManyAttempts { retry_after } => Problem {
                     attempts_remaining: Some(0),
+                    retry_after: Some(*retry_after),
                     ..p(C::TooManyAttempts)
                 },
                 S::Expired(_) => p(C::Expired),
@@ -934,7 +935,7 @@ mod tests {
                 attempts_remaining: 1,
             }
             .into(),
-            S::TooManyAttempts.into(),
+            S::TooManyAttempts { retry_after: 30 }.into(),
             S::Expired("").into(),
             S::AlreadyApproved.into(),
             S::Replaced.into(),

@@ -82,7 +82,10 @@ pub enum ServiceError {
     },
     /// The verification is locked after too many wrong codes.
     #[error("too many incorrect codes were entered; request a new code")]
-    TooManyAttempts,
+    TooManyAttempts {
+        /// Seconds until a new code may be requested for the destination.
+        retry_after: u32,
+    },
     /// The code is past its expiry, or was never delivered.
     #[error("{0}")]
     Expired(&'static str),
@@ -592,7 +595,9 @@ fn refusal(
         CodeState::Pending if code.expires_at <= now => {
             ServiceError::Expired("the code has expired")
         }
-        CodeState::Pending if code.attempts >= code.max_attempts => ServiceError::TooManyAttempts,
+        CodeState::Pending if code.attempts >= code.max_attempts => ServiceError::TooManyAttempts {
+            retry_after: seconds_until(contact.map_or(now, |c| c.cooldown_until), now),
+        },
         CodeState::Pending => ServiceError::NotFound(NO_PENDING),
     }
 }
@@ -984,7 +989,10 @@ mod tests {
         }
         let locked = h.check(CheckTarget::Destination(phone()), &code).await;
         assert!(
-            matches!(locked, Err(ServiceError::TooManyAttempts)),
+            matches!(
+                locked,
+                Err(ServiceError::TooManyAttempts { retry_after: 30 })
+            ),
             "{locked:?}"
         );
     }
