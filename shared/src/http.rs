@@ -1040,6 +1040,92 @@ mod tests {
     }
 
     #[test]
+    fn every_service_error_has_the_status_and_code_of_the_contract() {
+        use ServiceError as S;
+        let cases = [
+            (S::ResendTooSoon { retry_after: 7 }, 429, "resend_too_soon"),
+            (S::TooManySends { retry_after: 7 }, 429, "too_many_sends"),
+            (
+                S::TooManySendsFromClient { retry_after: 7 },
+                429,
+                "too_many_sends",
+            ),
+            (S::DeliveryFailed, 502, "delivery_failed"),
+            (
+                S::IncorrectCode {
+                    attempts_remaining: 2,
+                },
+                422,
+                "incorrect_code",
+            ),
+            (
+                S::TooManyAttempts { retry_after: 7 },
+                429,
+                "too_many_attempts",
+            ),
+            (S::Expired("the code has expired"), 410, "expired"),
+            (S::AlreadyApproved, 409, "already_approved"),
+            (S::Replaced, 409, "replaced"),
+            (S::NotFound("no verification has this id"), 404, "not_found"),
+            (S::Unavailable("throttled".to_owned()), 503, "unavailable"),
+            (S::IdempotencyKeyReused, 422, "idempotency_key_reused"),
+            (S::IdempotencyKeyInUse, 409, "idempotency_key_in_use"),
+            (
+                S::Refused(InputError::CountryNotAllowed("FR".to_owned())),
+                400,
+                "country_not_allowed",
+            ),
+            (
+                S::Refused(InputError::UnfitPhone("premium-rate")),
+                400,
+                "invalid_phone",
+            ),
+        ];
+        for (error, status, code) in cases {
+            let name = format!("{error:?}");
+            let response = ApiError::Service(error).to_response();
+            assert_eq!(response.status(), status, "{name}");
+            let Body::Text(text) = response.body() else {
+                panic!("text body")
+            };
+            let v: Value = serde_json::from_str(text).expect("json");
+            assert_eq!(v["code"], code, "{name}");
+        }
+        let in_use = ApiError::Service(S::IdempotencyKeyInUse).to_response();
+        assert_eq!(in_use.headers()["retry-after"], "1");
+        let unavailable = ApiError::Service(S::Unavailable(String::new())).to_response();
+        assert!(unavailable.headers().contains_key("retry-after"));
+    }
+
+    #[test]
+    fn a_sign_up_and_a_resend_by_id_carry_the_client_for_its_limit() {
+        let vars = [
+            ("TABLE_NAME", "t"),
+            ("EMAIL_FROM", "codes@example.com"),
+            ("CODE_HASH_SECRET_ID", "k"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let config = Config::from_vars(&vars).expect("config");
+        let client = Some(service::client_key("198.51.100.7"));
+        let fields = |body: &str| parse_fields(&post("application/json", body)).expect("fields");
+        match sign_up_request(
+            &fields(r#"{"phone":"+4989202451100"}"#),
+            &config,
+            client.clone(),
+        ) {
+            Ok(SignUp::Send(send)) => assert_eq!(send.client, client),
+            other => panic!("{other:?}"),
+        }
+        let resend = fields(r#"{"verification_id":"01JD3Z6Q0Y4S8V1M2N3P4Q5R6S"}"#);
+        match sign_up_request(&resend, &config, client.clone()) {
+            Ok(SignUp::Resend { client: c, .. }) => assert_eq!(c, client),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn times_are_rfc3339_utc() {
         assert_eq!(rfc3339(1_795_889_400_000), "2026-11-28T18:10:00Z");
     }

@@ -1149,6 +1149,10 @@ mod tests {
             ("+4918012345678", "shared-cost"),
             ("+18002345678", "toll-free"),
             ("+448001234567", "toll-free"),
+            ("+49177991234567", "voicemail"),
+            ("+4918500123456", "universal access"),
+            ("+4916412345", "pager"),
+            ("+447640123456", "pager"),
         ] {
             let to = Destination::Sms(PhoneNumber::parse(number, us).expect("valid"));
             let refused = h.send(&to).await;
@@ -1403,5 +1407,255 @@ mod tests {
         let report = cleanup(&h.core, false, &|| true).await.expect("cleanup");
         assert!(report.more);
         assert_eq!(report.deleted, 0);
+    }
+
+    #[tokio::test]
+    async fn a_resend_by_id_counts_toward_the_clients_limit() {
+        let h = Harness::new(&[("MAX_SENDS_PER_IP", "1"), ("RESEND_COOLDOWN_SECONDS", "0")]);
+        let client = Some(client_key("192.0.2.1"));
+        let request = SendRequest {
+            destination: phone(),
+            first_name: None,
+            last_name: None,
+            locale: None,
+            client: client.clone(),
+        };
+        let sent = send(&h.core, &h.hasher, &h.sender, request)
+            .await
+            .expect("sent");
+        let again = resend(
+            &h.core,
+            &h.hasher,
+            &h.sender,
+            &sent.verification_id,
+            None,
+            client,
+        )
+        .await;
+        assert!(
+            matches!(again, Err(ServiceError::TooManySendsFromClient { .. })),
+            "{again:?}"
+        );
+        assert_eq!(h.sender.sent().len(), 1);
+    }
+
+    /// What a concurrent request does just before the service's own write.
+    #[derive(Clone, Copy)]
+    enum Race {
+        /// Guesses at the same code use up every attempt left.
+        GuessesUseUpTheAttempts,
+        /// A send from the same client, to another destination, takes the slot that
+        /// the service is about to take in the client's log (once).
+        TheClientSendsElsewhere,
+    }
+
+    /// The memory store, with a concurrent request slipped in just before a count or a
+    /// send: interleavings that the single-threaded fake never produces by itself.
+    struct Meanwhile {
+        inner: Arc<MemoryStore>,
+        race: Race,
+        raced: std::sync::atomic::AtomicBool,
+    }
+
+    impl Meanwhile {
+        fn core(h: &Harness, race: Race) -> Core {
+            let store = Self {
+                inner: h.store.clone(),
+                race,
+                raced: std::sync::atomic::AtomicBool::new(false),
+            };
+            Core {
+                store: Arc::new(store),
+                ..h.core.clone()
+            }
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Store for Meanwhile {
+        async fn contact(
+            &self,
+            destination: &Destination,
+        ) -> Result<Option<ContactRecord>, StoreError> {
+            self.inner.contact(destination).await
+        }
+
+        async fn record_send(&self, write: &SendWrite) -> Result<(), StoreError> {
+            let replaces_log = write.client.as_ref().is_some_and(|c| c.replace.is_some());
+            if matches!(self.race, Race::TheClientSendsElsewhere)
+                && replaces_log
+                && !self.raced.swap(true, Ordering::SeqCst)
+            {
+                let mut other = write.clone();
+                other.contact.destination =
+                    Destination::Email(EmailAddress::parse("other@example.com").expect("valid"));
+                other.verification.destination = other.contact.destination.clone();
+                other.verification.id =
+                    VerificationId::generate(write.verification.created_at).expect("os rng");
+                other.expected_version = None;
+                other.replaced = None;
+                self.inner.record_send(&other).await?;
+            }
+            self.inner.record_send(write).await
+        }
+
+        async fn record_delivery_failure(
+            &self,
+            destination: &Destination,
+            id: &VerificationId,
+            now: i64,
+        ) -> Result<(), StoreError> {
+            self.inner
+                .record_delivery_failure(destination, id, now)
+                .await
+        }
+
+        async fn count_attempt(
+            &self,
+            destination: &Destination,
+            expected: Option<&VerificationId>,
+            now: i64,
+        ) -> Result<AttemptOutcome, StoreError> {
+            if matches!(self.race, Race::GuessesUseUpTheAttempts) {
+                while let AttemptOutcome::Counted(_) =
+                    self.inner.count_attempt(destination, expected, now).await?
+                {}
+            }
+            self.inner.count_attempt(destination, expected, now).await
+        }
+
+        async fn approve(
+            &self,
+            destination: &Destination,
+            id: &VerificationId,
+            now: i64,
+        ) -> Result<bool, StoreError> {
+            self.inner.approve(destination, id, now).await
+        }
+
+        async fn verification(
+            &self,
+            id: &VerificationId,
+        ) -> Result<Option<VerificationRecord>, StoreError> {
+            self.inner.verification(id).await
+        }
+
+        async fn stale_contacts(
+            &self,
+            created_before: i64,
+            after: Option<&StaleCursor>,
+            limit: u32,
+        ) -> Result<crate::store::StalePage, StoreError> {
+            self.inner
+                .stale_contacts(created_before, after, limit)
+                .await
+        }
+
+        async fn claim_key(
+            &self,
+            claim: &KeyRecord,
+            stale_before: i64,
+        ) -> Result<KeyClaim, StoreError> {
+            self.inner.claim_key(claim, stale_before).await
+        }
+
+        async fn record_reply(
+            &self,
+            key_hash: &str,
+            reply: &StoredReply,
+        ) -> Result<(), StoreError> {
+            self.inner.record_reply(key_hash, reply).await
+        }
+
+        async fn release_key(&self, key_hash: &str) -> Result<(), StoreError> {
+            self.inner.release_key(key_hash).await
+        }
+
+        async fn delete_stale_contact(
+            &self,
+            destination: &Destination,
+            created_before: i64,
+            now: i64,
+        ) -> Result<DeleteOutcome, StoreError> {
+            self.inner
+                .delete_stale_contact(destination, created_before, now)
+                .await
+        }
+    }
+
+    #[tokio::test]
+    async fn the_right_code_is_refused_when_concurrent_guesses_used_the_last_attempts() {
+        // Only an attempt that was counted may be compared: a check that read the code,
+        // compared, and counted afterwards would let any number of concurrent guesses in.
+        let h = Harness::new(&[]);
+        let sent = h.send(&phone()).await.expect("sent");
+        let code = SubmittedCode::parse(&h.last_code(), 6).expect("format");
+        let core = Meanwhile::core(&h, Race::GuessesUseUpTheAttempts);
+        for target in [
+            CheckTarget::Destination(phone()),
+            CheckTarget::Id(sent.verification_id.clone()),
+        ] {
+            let r = check(&core, &h.hasher, target, &code).await;
+            assert!(
+                matches!(r, Err(ServiceError::TooManyAttempts { .. })),
+                "{r:?}"
+            );
+        }
+        assert_eq!(
+            status(&h.core, &sent.verification_id)
+                .await
+                .expect("status")
+                .status,
+            VerificationStatus::Locked
+        );
+    }
+
+    #[tokio::test]
+    async fn a_client_log_changed_by_a_concurrent_send_is_not_overwritten() {
+        // The client's only slot is free again once its send left the window; a concurrent
+        // send from the same client takes it first, so this one must be refused.
+        let h = Harness::new(&[("MAX_SENDS_PER_IP", "1")]);
+        let from_client = |to: Destination| SendRequest {
+            destination: to,
+            first_name: None,
+            last_name: None,
+            locale: None,
+            client: Some(client_key("192.0.2.1")),
+        };
+        send(&h.core, &h.hasher, &h.sender, from_client(phone()))
+            .await
+            .expect("sent");
+        h.advance(3_600);
+        let core = Meanwhile::core(&h, Race::TheClientSendsElsewhere);
+        let us = Country::parse("US").expect("US");
+        let other = Destination::Sms(PhoneNumber::parse("+14155550123", us).expect("valid"));
+        let r = send(&core, &h.hasher, &h.sender, from_client(other)).await;
+        assert!(
+            matches!(r, Err(ServiceError::TooManySendsFromClient { .. })),
+            "{r:?}"
+        );
+        assert_eq!(h.sender.sent().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_store_approves_a_code_once_and_never_from_its_expiry_on() {
+        let h = Harness::new(&[]);
+        let sent = h.send(&phone()).await.expect("sent");
+        let (id, expiry) = (&sent.verification_id, sent.expires_at);
+        let store = &h.store;
+        assert!(!store.approve(&phone(), id, expiry).await.expect("approve"));
+        assert!(
+            store
+                .approve(&phone(), id, expiry - 1)
+                .await
+                .expect("approve")
+        );
+        assert!(
+            !store
+                .approve(&phone(), id, expiry - 1)
+                .await
+                .expect("approve"),
+            "approved twice"
+        );
     }
 }
