@@ -1,7 +1,8 @@
-//! Concurrency and delivery failures, driven in-process through the service with the
-//! production adapters: DynamoDB Local for the records and the SNS/SES emulator for
-//! delivery, over HTTP as in AWS. Each test has its own table, made from template.yaml.
-//! (`cargo lambda watch` runs one invocation at a time, so races are driven here.)
+//! Concurrency, the database's own conditions, and delivery failures, driven in-process
+//! through the service with the production adapters: DynamoDB Local for the records and the
+//! SNS/SES emulator for delivery, over HTTP as in AWS. Each test has its own table, made
+//! from template.yaml. (`cargo lambda watch` runs one invocation at a time, so races are
+//! driven here.)
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,7 +20,8 @@ use twostep::domain::{
     CodeHasher, Country, Destination, EmailAddress, PhoneNumber, SubmittedCode, VerificationId,
 };
 use twostep::metrics::NoMetrics;
-use twostep::service::{self, CheckTarget, Core, SendRequest, ServiceError};
+use twostep::service::{self, CheckTarget, Clock, Core, SendRequest, ServiceError};
+use twostep::store::AttemptOutcome;
 use twostep::{aws, dynamodb::DynamoStore};
 use twostep_tests::*;
 
@@ -443,6 +445,114 @@ async fn twenty_concurrent_sends_from_one_client_deliver_no_more_than_its_limit(
     .expect("another client");
 }
 
+/// The system clock, moved forward.
+struct Later(i64);
+
+impl Clock for Later {
+    fn now_ms(&self) -> i64 {
+        service::SystemClock.now_ms() + self.0
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn once_a_clients_sends_leave_the_window_twenty_concurrent_sends_take_only_the_freed_slots() {
+    let app = app(&[("MAX_SENDS_PER_IP", "2")]).await;
+    let client = service::client_key("198.51.100.20");
+    for _ in 0..2 {
+        app.send_from(&sms(&unique_phone()), Some(client.clone()))
+            .await
+            .expect("within the limit");
+    }
+    // A window later, the full log is rewritten with only this send, conditioned on its
+    // version: concurrent rewrites must not all succeed.
+    let window = app.core.config.send_window_ms();
+    let later = Arc::new(App {
+        core: Core {
+            clock: Arc::new(Later(window + 1_000)),
+            ..app.core.clone()
+        },
+        hasher: app.hasher.clone(),
+        sender: app.sender.clone(),
+    });
+    let phones: Vec<String> = (0..20).map(|_| unique_phone()).collect();
+    let mut set = JoinSet::new();
+    for phone in phones.clone() {
+        let (app, client) = (later.clone(), client.clone());
+        set.spawn(async move { app.send_from(&sms(&phone), Some(client)).await });
+    }
+    let results = set.join_all().await;
+    let sent = results.iter().filter(|r| r.is_ok()).count();
+    let mut delivered = 0;
+    for phone in &phones {
+        delivered += sms_to(phone).await.len();
+    }
+    assert!(
+        (1..=2).contains(&sent) && delivered == sent,
+        "sent {sent}, delivered {delivered}: {results:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_sends_to_a_verified_contact_deliver_no_more_than_the_window_allows() {
+    // A verified contact has no pending code for a send to replace: only the contact's
+    // version stands between concurrent sends.
+    let app = Arc::new(
+        app(&[
+            ("RESEND_COOLDOWN_SECONDS", "0"),
+            ("MAX_SENDS_PER_WINDOW", "3"),
+        ])
+        .await,
+    );
+    let phone = unique_phone();
+    let first = app.send(&sms(&phone)).await.expect("sent");
+    app.check(first.verification_id, &last_sms_code(&phone).await)
+        .await
+        .expect("approved");
+    let results = concurrently(20, || {
+        let (app, to) = (app.clone(), sms(&phone));
+        Box::pin(async move { app.send(&to).await })
+    })
+    .await;
+    let sent = results.iter().filter(|r| r.is_ok()).count();
+    assert!((1..=2).contains(&sent), "{results:?}");
+    assert_eq!(sms_to(&phone).await.len(), 1 + sent);
+}
+
+#[tokio::test]
+async fn the_database_counts_and_approves_a_code_only_before_its_expiry_and_only_once() {
+    // Each condition on its own: the service never asks for one without the other, so a
+    // missing condition would go unnoticed through it. DynamoDB's TTL deletes late.
+    let app = app(&[]).await;
+    let to = sms(&unique_phone());
+    let sent = app.send(&to).await.expect("sent");
+    let (store, id, expiry) = (&app.core.store, &sent.verification_id, sent.expires_at);
+    let at_expiry = store
+        .count_attempt(&to, Some(id), expiry)
+        .await
+        .expect("count");
+    assert!(
+        matches!(at_expiry, AttemptOutcome::Refused(Some(_))),
+        "{at_expiry:?}"
+    );
+    assert!(
+        !store.approve(&to, id, expiry).await.expect("approve"),
+        "approved at its expiry"
+    );
+    let before = store
+        .count_attempt(&to, Some(id), expiry - 1)
+        .await
+        .expect("count");
+    assert!(
+        matches!(&before, AttemptOutcome::Counted(code) if code.attempts == 1),
+        "{before:?}"
+    );
+    assert!(store.approve(&to, id, expiry - 1).await.expect("approve"));
+    assert!(
+        !store.approve(&to, id, expiry - 1).await.expect("approve"),
+        "approved twice"
+    );
+}
+
 // ---- faults: throttling and errors from AWS, through a proxy --------------------------
 
 use twostep_tests::faults::{Fault, FaultProxy};
@@ -520,6 +630,11 @@ async fn throttled_sms_is_retried_by_the_sdk_then_a_clean_502_and_a_retry_works(
     app.check(retried.verification_id, &last_sms_code(&phone).await)
         .await
         .expect("the delivered code approves");
+    // Once the contact has moved on, the failure is on the verification's own record.
+    let failed = service::status(&app.core, &code.verification_id)
+        .await
+        .expect("status");
+    assert_eq!(failed.status, twostep::domain::VerificationStatus::Failed);
 }
 
 #[tokio::test]
