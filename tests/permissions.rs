@@ -81,15 +81,9 @@ fn grants(template: &Value) -> BTreeMap<String, Vec<Grant>> {
                         "{binary} is granted the wildcard action {action}"
                     );
                     let dynamodb = action.starts_with("dynamodb:");
-                    let leading_keys = statement["Condition"]["ForAllValues:StringLike"]
-                        ["dynamodb:LeadingKeys"]
-                        .as_array()
-                        .map(|_| {
-                            strings(
-                                &statement["Condition"]["ForAllValues:StringLike"]
-                                    ["dynamodb:LeadingKeys"],
-                            )
-                        });
+                    let keys =
+                        &statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
+                    let leading_keys = (!keys.is_null()).then(|| strings(keys));
                     list.push(Grant {
                         action,
                         resource: if dynamodb {

@@ -396,14 +396,20 @@ async fn twenty_concurrent_requests_with_one_idempotency_key_send_once() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn twenty_concurrent_sends_from_one_client_deliver_no_more_than_its_limit() {
-    let app = Arc::new(app(&[("MAX_SENDS_PER_IP", "5")]).await);
-    let client = service::client_key(&format!("198.51.100.{}", rand::rng().random_range(0..255)));
+/// Twenty sends at once from `client`, each to a new number: what each answered, how many
+/// were accepted, and how many SMS the emulator recorded for those numbers.
+async fn twenty_concurrent_sends_from(
+    app: &Arc<App>,
+    client: &str,
+) -> (
+    Vec<Result<service::SendOutcome, ServiceError>>,
+    usize,
+    usize,
+) {
     let phones: Vec<String> = (0..20).map(|_| unique_phone()).collect();
     let mut set = JoinSet::new();
     for phone in phones.clone() {
-        let (app, client) = (app.clone(), client.clone());
+        let (app, client) = (app.clone(), client.to_owned());
         set.spawn(async move { app.send_from(&sms(&phone), Some(client)).await });
     }
     let results = set.join_all().await;
@@ -412,6 +418,14 @@ async fn twenty_concurrent_sends_from_one_client_deliver_no_more_than_its_limit(
     for phone in &phones {
         delivered += sms_to(phone).await.len();
     }
+    (results, sent, delivered)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_sends_from_one_client_deliver_no_more_than_its_limit() {
+    let app = Arc::new(app(&[("MAX_SENDS_PER_IP", "5")]).await);
+    let client = service::client_key(&format!("198.51.100.{}", rand::rng().random_range(0..255)));
+    let (results, sent, delivered) = twenty_concurrent_sends_from(&app, &client).await;
     assert!(
         sent <= 5 && delivered == sent,
         "sent {sent}, delivered {delivered}: {results:?}"
@@ -474,18 +488,7 @@ async fn once_a_clients_sends_leave_the_window_twenty_concurrent_sends_take_only
         hasher: app.hasher.clone(),
         sender: app.sender.clone(),
     });
-    let phones: Vec<String> = (0..20).map(|_| unique_phone()).collect();
-    let mut set = JoinSet::new();
-    for phone in phones.clone() {
-        let (app, client) = (later.clone(), client.clone());
-        set.spawn(async move { app.send_from(&sms(&phone), Some(client)).await });
-    }
-    let results = set.join_all().await;
-    let sent = results.iter().filter(|r| r.is_ok()).count();
-    let mut delivered = 0;
-    for phone in &phones {
-        delivered += sms_to(phone).await.len();
-    }
+    let (results, sent, delivered) = twenty_concurrent_sends_from(&later, &client).await;
     assert!(
         (1..=2).contains(&sent) && delivered == sent,
         "sent {sent}, delivered {delivered}: {results:?}"

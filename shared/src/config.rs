@@ -277,28 +277,36 @@ impl Env<'_> {
     }
 }
 
+/// The required settings plus `extra`, as the environment gives them (unit tests).
+#[cfg(test)]
+pub(crate) fn test_vars(extra: &[(&str, &str)]) -> HashMap<String, String> {
+    let mut vars: HashMap<String, String> = [
+        ("TABLE_NAME", "twostep"),
+        ("EMAIL_FROM", "codes@example.com"),
+        ("CODE_HASH_SECRET_ID", "twostep/code-hash-key"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    for (k, v) in extra {
+        vars.insert((*k).to_owned(), (*v).to_owned());
+    }
+    vars
+}
+
+/// A valid configuration: the defaults, the required settings and `extra` (unit tests).
+#[cfg(test)]
+pub(crate) fn test_config(extra: &[(&str, &str)]) -> Config {
+    Config::from_vars(&test_vars(extra)).expect("a valid test configuration")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn vars(extra: &[(&str, &str)]) -> HashMap<String, String> {
-        let mut m: HashMap<String, String> = [
-            ("TABLE_NAME", "twostep"),
-            ("EMAIL_FROM", "codes@example.com"),
-            ("CODE_HASH_SECRET_ID", "twostep/code-hash-key"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        for (k, v) in extra {
-            m.insert((*k).to_owned(), (*v).to_owned());
-        }
-        m
-    }
-
     #[test]
     fn defaults_follow_the_contract() {
-        let c = Config::from_vars(&vars(&[])).expect("valid");
+        let c = Config::from_vars(&test_vars(&[])).expect("valid");
         assert_eq!(c.code_length, 6);
         assert_eq!(c.code_ttl_seconds, 600);
         assert_eq!(c.max_check_attempts, 5);
@@ -327,7 +335,7 @@ mod tests {
             ("ALLOWED_ORIGINS", "example.com"),
             ("SMS_SENDER_ID", "far-too-long-id"),
         ] {
-            let err = Config::from_vars(&vars(&[(name, value)])).expect_err(name);
+            let err = Config::from_vars(&test_vars(&[(name, value)])).expect_err(name);
             assert_eq!(err.variable, name);
             assert!(err.to_string().contains(name));
         }
@@ -337,7 +345,7 @@ mod tests {
 
     #[test]
     fn lists_are_comma_separated_and_trimmed() {
-        let c = Config::from_vars(&vars(&[
+        let c = Config::from_vars(&test_vars(&[
             ("SMS_ALLOWED_COUNTRIES", " de, at ,CH"),
             (
                 "ALLOWED_ORIGINS",

@@ -983,26 +983,32 @@ mod tests {
         assert!(!text.contains("arn:aws"));
     }
 
+    /// `POST /signup` as API Gateway (HTTP API, payload 2.0) delivers it to the function.
+    fn api_gateway_post(headers: Value, source_ip: &str, body: &str, base64: bool) -> Request {
+        let event = json!({
+            "version": "2.0", "routeKey": "POST /signup", "rawPath": "/signup",
+            "rawQueryString": "",
+            "headers": headers,
+            "requestContext": {
+                "accountId": "123456789012", "apiId": "api", "domainName": "api.example.com",
+                "domainPrefix": "api", "requestId": "r", "routeKey": "POST /signup",
+                "stage": "$default", "time": "23/Nov/2026:13:00:00 +0000",
+                "timeEpoch": 1795438800000_i64,
+                "http": {"method": "POST", "path": "/signup", "protocol": "HTTP/1.1",
+                         "sourceIp": source_ip, "userAgent": "test"}
+            },
+            "body": body, "isBase64Encoded": base64
+        });
+        lambda_http::request::from_str(&event.to_string()).expect("event")
+    }
+
     #[test]
     fn the_client_is_the_source_address_api_gateway_saw_not_a_header() {
-        let event = |source: &str| {
-            json!({
-                "version": "2.0", "routeKey": "POST /signup", "rawPath": "/signup",
-                "rawQueryString": "",
-                "headers": {"content-type": "application/json", "x-forwarded-for": "10.9.8.7"},
-                "requestContext": {
-                    "accountId": "123456789012", "apiId": "api", "domainName": "api.example.com",
-                    "domainPrefix": "api", "requestId": "r", "routeKey": "POST /signup",
-                    "stage": "$default", "time": "23/Nov/2026:13:00:00 +0000",
-                    "timeEpoch": 1795438800000_i64,
-                    "http": {"method": "POST", "path": "/signup", "protocol": "HTTP/1.1",
-                             "sourceIp": source, "userAgent": "test"}
-                },
-                "body": "{}", "isBase64Encoded": false
-            })
-            .to_string()
+        let request = |source: &str| {
+            let headers =
+                json!({"content-type": "application/json", "x-forwarded-for": "10.9.8.7"});
+            api_gateway_post(headers, source, "{}", false)
         };
-        let request = |source: &str| lambda_http::request::from_str(&event(source)).expect("event");
         let a = client_of(&request("198.51.100.7")).expect("a client");
         assert_eq!(a, service::client_key("198.51.100.7"));
         assert_ne!(a, service::client_key("10.9.8.7"));
@@ -1016,21 +1022,9 @@ mod tests {
         // As API Gateway delivers them: such a body base64-encoded, a header as text.
         // (The local runner cannot build this event and answers 500 itself; see
         // tests/fuzz/hooks.py.)
-        let event = json!({
-            "version": "2.0", "routeKey": "POST /signup", "rawPath": "/signup",
-            "rawQueryString": "",
-            "headers": {"content-type": "application/json", "idempotency-key": "k\u{d7}\u{f8}"},
-            "requestContext": {
-                "accountId": "123456789012", "apiId": "api", "domainName": "api.example.com",
-                "domainPrefix": "api", "requestId": "r", "routeKey": "POST /signup",
-                "stage": "$default", "time": "23/Nov/2026:13:00:00 +0000",
-                "timeEpoch": 1795438800000_i64,
-                "http": {"method": "POST", "path": "/signup", "protocol": "HTTP/1.1",
-                         "sourceIp": "198.51.100.7", "userAgent": "test"}
-            },
-            "body": "/w==", "isBase64Encoded": true
-        });
-        let request = lambda_http::request::from_str(&event.to_string()).expect("event");
+        let headers =
+            json!({"content-type": "application/json", "idempotency-key": "k\u{d7}\u{f8}"});
+        let request = api_gateway_post(headers, "198.51.100.7", "/w==", true);
         let error = parse_fields(&request).expect_err("not JSON");
         assert_eq!(error.code(), "invalid_body");
         assert_eq!(error.to_response().status(), 400);
@@ -1099,15 +1093,7 @@ mod tests {
 
     #[test]
     fn a_sign_up_and_a_resend_by_id_carry_the_client_for_its_limit() {
-        let vars = [
-            ("TABLE_NAME", "t"),
-            ("EMAIL_FROM", "codes@example.com"),
-            ("CODE_HASH_SECRET_ID", "k"),
-        ]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-        let config = Config::from_vars(&vars).expect("config");
+        let config = crate::config::test_config(&[]);
         let client = Some(service::client_key("198.51.100.7"));
         let fields = |body: &str| parse_fields(&post("application/json", body)).expect("fields");
         match sign_up_request(

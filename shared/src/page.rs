@@ -358,15 +358,7 @@ mod tests {
     use super::*;
 
     fn config() -> Config {
-        let vars = [
-            ("TABLE_NAME", "t"),
-            ("EMAIL_FROM", "codes@example.com"),
-            ("CODE_HASH_SECRET_ID", "k"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        Config::from_vars(&vars).expect("valid")
+        crate::config::test_config(&[])
     }
 
     fn render_query(query: &str) -> String {

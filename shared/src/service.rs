@@ -831,7 +831,6 @@ pub async fn cleanup(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
     use std::sync::atomic::{AtomicI64, Ordering};
 
     use super::*;
@@ -858,21 +857,10 @@ mod tests {
 
     impl Harness {
         fn new(extra: &[(&str, &str)]) -> Self {
-            let mut vars: HashMap<String, String> = [
-                ("TABLE_NAME", "t"),
-                ("EMAIL_FROM", "codes@example.com"),
-                ("CODE_HASH_SECRET_ID", "k"),
-            ]
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-            for (k, v) in extra {
-                vars.insert((*k).to_owned(), (*v).to_owned());
-            }
             let store = Arc::new(MemoryStore::new());
             let clock = Arc::new(TestClock(AtomicI64::new(1_800_000_000_000)));
             let metrics = Arc::new(RecordingMetrics::default());
-            let config = Config::from_vars(&vars).expect("config");
+            let config = crate::config::test_config(extra);
             Self {
                 core: Core {
                     config: Arc::new(config),
