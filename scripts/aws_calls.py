@@ -6,13 +6,23 @@ The functions reach it through the standard AWS_ENDPOINT_URL* variables, as they
 AWS. tests/permissions.rs compares what was called with what template.yaml grants, and
 tests/request_counts.rs counts DynamoDB requests per operation.
 
-usage: aws_calls.py PORT DYNAMODB_URL OTHER_URL LOG_FILE
+Each record also holds the call's time in milliseconds as the caller saw it (`ms`, from its
+request read to the answer ready) and the emulator's share of it (`upstream_ms`).
+
+Two options serve the benchmark (bench/bench.py):
+  --requests       also records each DynamoDB request's JSON (`request`), from which the
+                   benchmark works out the request units AWS would bill;
+  --tls CERT KEY   serves HTTPS, as AWS endpoints do, so a cold start includes the TLS handshake.
+
+usage: aws_calls.py PORT DYNAMODB_URL OTHER_URL LOG_FILE [--requests] [--tls CERT KEY]
 """
 import http.client
 import json
 import re
+import ssl
 import sys
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -28,8 +38,6 @@ TRANSACT_PARTS = {
 }
 # Hop-by-hop headers are not forwarded.
 HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
-
-
 def key_prefix(key):
     """The record kind of a DynamoDB key: the part of `pk` before its first '#'."""
     pk = (key or {}).get("pk", {}).get("S", "")
@@ -72,8 +80,12 @@ def describe(service, method, path, headers, body):
 
 class Recorder(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: without TCP_NODELAY the second waits for the
+    # client's delayed ACK (40 ms) now and then.
+    disable_nagle_algorithm = True
     upstreams = {}
     log_file = None
+    requests = False
     lock = threading.Lock()
     local = threading.local()
 
@@ -91,6 +103,7 @@ class Recorder(BaseHTTPRequestHandler):
         return url, pool[url]
 
     def forward(self):
+        started = time.perf_counter()
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
@@ -100,9 +113,11 @@ class Recorder(BaseHTTPRequestHandler):
         out_headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
         for attempt in range(2):
             try:
+                upstream_started = time.perf_counter()
                 conn.request(self.command, self.path, body=body, headers=out_headers)
                 reply = conn.getresponse()
                 data = reply.read()
+                upstream_ms = (time.perf_counter() - upstream_started) * 1000
                 break
             except (ConnectionError, http.client.HTTPException, OSError):
                 conn.close()
@@ -120,7 +135,14 @@ class Recorder(BaseHTTPRequestHandler):
             "operation": operation,
             "actions": [{"action": f"{'ses' if service == 'ses' else service}:{a}", "keys": k} for a, k in calls],
             "status": reply.status,
+            "upstream_ms": round(upstream_ms, 3),
         }
+        if self.requests and service == "dynamodb":
+            try:
+                record["request"] = json.loads(body or b"{}")
+            except ValueError:
+                pass
+        record["ms"] = round((time.perf_counter() - started) * 1000, 3)
         with self.lock:
             self.log_file.write(json.dumps(record) + "\n")
             self.log_file.flush()
@@ -137,10 +159,17 @@ class Recorder(BaseHTTPRequestHandler):
 
 def main():
     port, dynamodb, other, log_path = sys.argv[1:5]
+    options = sys.argv[5:]
     Recorder.upstreams = {"dynamodb": dynamodb, "other": other}
     Recorder.log_file = open(log_path, "a", encoding="utf-8")
+    Recorder.requests = "--requests" in options
     server = ThreadingHTTPServer(("127.0.0.1", int(port)), Recorder)
     server.daemon_threads = True
+    if "--tls" in options:
+        cert, key = options[options.index("--tls") + 1 : options.index("--tls") + 3]
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     server.serve_forever()
 
 

@@ -48,6 +48,18 @@ if [[ ! -f "$jar" || ! -f "$stamp" ]]; then
 fi
 [[ -f "$jar" ]] || { log "DynamoDB Local jar not found at $jar"; exit 1; }
 
+# The benchmark's Node.js baseline (scripts/bench.sh asks for it with --bench): AWS SDK v3.
+if [[ "${1:-}" == --bench ]]; then
+  stamp="$tools/bench-node/.stamp-$(sha256sum "$root/bench/node/package-lock.json" | cut -c1-16)"
+  if [[ ! -f "$stamp" ]]; then
+    log "installing the Node.js baseline's AWS SDK v3 clients into .tools/bench-node"
+    rm -rf "$tools/bench-node" && mkdir -p "$tools/bench-node"
+    cp "$root/bench/node/package.json" "$root/bench/node/package-lock.json" "$tools/bench-node/"
+    (cd "$tools/bench-node" && npm ci --silent --no-audit --no-fund >/dev/null)
+    touch "$stamp"
+  fi
+fi
+
 # The browser tests drive Debian's chromium (test.sh asks for it with --browser).
 # $CHROMIUM names another Chromium-based browser to use instead (GitHub's runners have Chrome).
 if [[ "${1:-}" == --browser && -n "${CHROMIUM:-}" ]]; then

@@ -43,10 +43,11 @@ port_free() {
   ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-start_stack() {
+# DynamoDB Local, moto and the call recorder, with the table and the secret created.
+start_emulators() {
   stack_env
   local p
-  for p in "$DDB_PORT" "$MOTO_PORT" "$CALLS_PORT" "$API_PORT"; do
+  for p in "$DDB_PORT" "$MOTO_PORT" "$CALLS_PORT" ${API_PORT:+"$API_PORT"}; do
     port_free "$p" || { say "port $p is in use: stop what runs there, or set the *_PORT variables"; return 1; }
   done
   say "starting DynamoDB Local on :$DDB_PORT"
@@ -59,17 +60,24 @@ start_stack() {
   pids+=($!)
   say "recording AWS calls on :$CALLS_PORT (.local/${STACK_NAME:-dev}/aws-calls.jsonl)"
   : >"$AWS_CALLS_LOG"
+  # shellcheck disable=SC2086 # AWS_CALLS_OPTIONS is a list of options
   "$venv/bin/python" "$root/scripts/aws_calls.py" "$CALLS_PORT" "http://127.0.0.1:$DDB_PORT" \
-    "http://127.0.0.1:$MOTO_PORT" "$AWS_CALLS_LOG" >"$state/aws-calls.log" 2>&1 &
+    "http://127.0.0.1:$MOTO_PORT" "$AWS_CALLS_LOG" ${AWS_CALLS_OPTIONS:-} >"$state/aws-calls.log" 2>&1 &
   pids+=($!)
   wait_http "http://127.0.0.1:$DDB_PORT" 30
   wait_http "http://127.0.0.1:$MOTO_PORT/moto-api/data.json" 30
   wait_http "http://127.0.0.1:$CALLS_PORT/moto-api/data.json" 30
   "$venv/bin/python" "$root/scripts/local_setup.py" "$TABLE_NAME" --definition-out "$state/table.json" \
     --template-out "$state/template.json"
+}
+
+# The emulators, then the functions under cargo lambda watch on $API_PORT.
+start_stack() {
+  start_emulators
   say "building the functions"
   (cd "$root" && cargo build --workspace --bins)
   say "serving the functions on http://127.0.0.1:$API_PORT"
+  # shellcheck disable=SC2086 # WATCH_FLAGS is a list of flags
   (cd "$root" && exec cargo lambda watch --disable-cors -A 127.0.0.1 -P "$API_PORT" ${WATCH_FLAGS:-}) >"$state/functions.log" 2>&1 &
   pids+=($!)
   # The watcher compiles a function on its first request: warm all three up.

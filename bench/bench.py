@@ -1,0 +1,522 @@
+"""twostep's benchmark: start-up, warm latency, DynamoDB requests and capacity, memory, binary
+size and cost per verification, measured on the local stack. Run through scripts/bench.sh,
+which starts the emulators and builds the binaries and sets the variables read here.
+
+Writes `.local/bench/results.json` and `.local/bench/report.md`; exits non-zero when an
+operation makes more DynamoDB requests than docs/data-model.md allows or answers wrongly.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from runtime_api import RuntimeApi, summary  # noqa: E402
+
+ENV = os.environ
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = ENV["BENCH_OUT"]
+BIN = ENV["BENCH_BIN_DIR"]
+QUICK = ENV.get("BENCH_MODE") == "quick"
+INIT_RUNS = int(ENV.get("BENCH_INIT_RUNS") or (3 if QUICK else 50))
+N = int(ENV.get("BENCH_N") or (10 if QUICK else 200))
+CODE_TTL = int(ENV["CODE_TTL_SECONDS"])
+
+# The most DynamoDB requests each operation may make (docs/data-model.md).
+TARGETS = {"send": 1, "status (pending)": 2, "verify, wrong code": 1, "verify, right code": 2}
+
+# us-east-1 prices, read 2026-11-23 (BENCHMARKS.md gives the sources).
+PRICES = {
+    "lambda_gb_second_arm64": 0.0000133334,
+    "lambda_request": 0.20 / 1e6,
+    "http_api_request": 1.00 / 1e6,
+    "dynamodb_wru": 0.625 / 1e6,
+    "dynamodb_rru": 0.125 / 1e6,
+    "logs_ingested_gb": 0.50,
+    "twilio_verify_success": 0.05,
+}
+MEMORY_GB = 128 / 1024
+
+
+def log(message):
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def function_env(endpoint):
+    """What the functions see: the stack's settings, AWS endpoints at `endpoint`."""
+    env = {k: v for k, v in ENV.items() if not k.startswith("AWS_ENDPOINT_URL")}
+    env["AWS_ENDPOINT_URL"] = endpoint
+    env["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint if endpoint != ENV["MOTO_URL"] else ENV["DDB_URL"]
+    return env
+
+
+def apigw(method, path, body=None, source_ip="198.18.0.1", path_id=None):
+    """An API Gateway HTTP API (payload 2.0) event, as the deployed stack delivers it."""
+    route = "GET /verifications/{id}" if path_id else f"{method} {path}"
+    event = {
+        "version": "2.0",
+        "routeKey": route,
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json", "host": "api.example.com", "user-agent": "bench"},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "bench",
+            "domainName": "api.example.com",
+            "domainPrefix": "api",
+            "requestId": "bench",
+            "routeKey": route,
+            "stage": "$default",
+            "time": "23/Nov/2026:12:00:00 +0000",
+            "timeEpoch": int(time.time() * 1000),
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": source_ip, "userAgent": "bench"},
+        },
+        "isBase64Encoded": False,
+    }
+    if body is not None:
+        event["body"] = json.dumps(body)
+    if path_id:
+        event["pathParameters"] = {"id": path_id}
+    return event
+
+
+def answer(invocation):
+    """The HTTP status and JSON body of an API Gateway response."""
+    reply = invocation.json()
+    return reply.get("statusCode"), json.loads(reply.get("body") or "null")
+
+
+def phone(i):
+    return f"+49302{i:07d}"
+
+
+def outbox_codes():
+    """The code in the newest SMS to each number, from moto's record of what was sent."""
+    with urllib.request.urlopen(f"{ENV['MOTO_URL']}/moto-api/data.json") as reply:
+        data = json.load(reply)
+    codes = {}
+    for message in data["sns"]["SMS"]:
+        found = re.findall(r"\b[0-9]{6}\b", message["message"])
+        if found:
+            codes[message["phone_number"]] = found[0]
+    return codes
+
+
+def attribute_size(value):
+    """An attribute value's size by DynamoDB's rules (close enough for numbers)."""
+    kind, v = next(iter(value.items()))
+    if kind == "S":
+        return len(v.encode())
+    if kind == "N":
+        return (len(v.lstrip("-").replace(".", "")) + 1) // 2 + 1
+    if kind == "B":
+        return len(v) * 3 // 4
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind in ("SS", "NS", "BS"):
+        return sum(attribute_size({kind[0]: x}) for x in v)
+    if kind == "L":
+        return 3 + sum(1 + attribute_size(x) for x in v)
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode()) + attribute_size(x) for k, x in v.items())
+    return 0
+
+
+def item_sizes():
+    """The largest item of each kind (`C#`, `V#`, `IP#`…) in the table, in bytes."""
+    import boto3
+
+    dynamodb = boto3.client("dynamodb", endpoint_url=ENV["DDB_URL"])
+    largest = {}
+    for page in dynamodb.get_paginator("scan").paginate(TableName=ENV["TABLE_NAME"]):
+        for item in page["Items"]:
+            pk = item["pk"]["S"]
+            kind = pk.split("#", 1)[0] + "#"
+            size = sum(len(k.encode()) + attribute_size(v) for k, v in item.items())
+            largest[kind] = max(largest.get(kind, 0), size)
+    return largest
+
+
+def request_units(call, sizes, index_keys):
+    """The write and read request units AWS bills for one recorded DynamoDB request, by its
+    rules: a write 1 WRU per KB, a transactional write 2, an index entry written or removed 1
+    more (the index is KEYS_ONLY); a strongly consistent read 1 RRU per 4 KB, an eventually
+    consistent one (and a Query page) half."""
+    request = call.get("request", {})
+    operation = call["operation"]
+
+    def kb(kind, per=1024):
+        return max(1, -(-sizes.get(kind, 1) // per))
+
+    def touches_index(part):
+        text = json.dumps(part)
+        return any(f'"{key}"' in text for key in index_keys)
+
+    wru = rru = 0.0
+    if operation == "TransactWriteItems":
+        for part, action in zip(request.get("TransactItems", []), call["actions"]):
+            body = next(iter(part.values()))
+            wru += 2 * kb(action["keys"][0]) + (1 if touches_index(body) else 0)
+    elif operation in ("PutItem", "UpdateItem", "DeleteItem"):
+        wru += kb(call["actions"][0]["keys"][0]) + (1 if touches_index(request) else 0)
+    elif operation == "BatchWriteItem":
+        for action in call["actions"]:
+            wru += sum(kb(kind) for kind in action["keys"])
+    elif operation == "GetItem":
+        rru += kb(call["actions"][0]["keys"][0], 4096) * (1 if request.get("ConsistentRead") else 0.5)
+    elif operation == "Query":
+        rru += 0.5
+    return wru, rru
+
+
+def cpu_ns(pid):
+    """CPU time of every thread of a process so far (from schedstat, in ns)."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat", encoding="ascii") as f:
+                total += int(f.read().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
+
+
+class Calls:
+    """The recorder's log of AWS calls (scripts/aws_calls.py)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.offset = os.path.getsize(path) if os.path.exists(path) else 0
+
+    def new(self):
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            data = f.read()
+        self.offset += len(data)
+        return [json.loads(line) for line in data.splitlines() if line.strip()]
+
+
+class Function:
+    def __init__(self, name, env, tag):
+        self.name = name
+        self.api = RuntimeApi(name)
+        self.log_path = os.path.join(OUT, f"{name}-{tag}.log")
+        self.log = open(self.log_path, "wb")
+        self.init_ms = self.api.start([os.path.join(BIN, name)], env, self.log)
+
+    def invoke(self, event):
+        return self.api.invoke(event)
+
+    def stop(self):
+        self.api.stop()
+        self.log.close()
+
+
+class Op:
+    """Samples of one operation."""
+
+    def __init__(self, name):
+        self.name = name
+        self.ms = []
+        self.cpu_ms = []
+        self.log_bytes = 0
+        self.dynamodb = []
+        self.wru = []
+        self.rru = []
+        self.calls = []
+        self.aws_ms = []
+        self.outside_ms = []
+
+    def result(self):
+        out = {"latency_ms": summary(self.ms), "cpu_ms": summary(self.cpu_ms), "log_bytes": self.log_bytes / len(self.ms)}
+        if self.dynamodb:
+            out["dynamodb_requests"] = max(self.dynamodb)
+            out["dynamodb_requests_min"] = min(self.dynamodb)
+            out["wru"] = sum(self.wru) / len(self.wru)
+            out["rru"] = sum(self.rru) / len(self.rru)
+            out["aws_ms"] = summary(self.aws_ms)
+            out["outside_aws_ms"] = summary(self.outside_ms)
+        return out
+
+
+def timed(op, fn, event, calls=None):
+    pid = fn.api.process.pid
+    before_cpu, before_log = cpu_ns(pid), os.path.getsize(fn.log_path)
+    invocation = fn.invoke(event)
+    op.ms.append(invocation.ms)
+    op.cpu_ms.append((cpu_ns(pid) - before_cpu) / 1e6)
+    fn.log.flush()
+    op.log_bytes += os.path.getsize(fn.log_path) - before_log
+    if calls is not None:
+        made = calls.new()
+        ddb = [c for c in made if c["service"] == "dynamodb"]
+        op.dynamodb.append(len(ddb))
+        op.calls.append(ddb)
+        aws = sum(c.get("ms", 0) for c in made)
+        op.aws_ms.append(aws)
+        op.outside_ms.append(max(invocation.ms - aws, 0))
+    if invocation.error:
+        raise RuntimeError(f"{op.name}: the function failed: {invocation.body[:300]!r}")
+    return invocation
+
+
+def expect(invocation, status, what):
+    got, body = answer(invocation)
+    if got != status:
+        raise RuntimeError(f"{what}: expected {status}, got {got}: {body}")
+    return body
+
+
+def warm(endpoint, tag, first_phone, calls=None):
+    """One pass of every operation against warm functions; returns {operation: Op}."""
+    env = function_env(endpoint)
+    functions = {name: Function(name, env, tag) for name in ("send", "verify", "cleanup", "hello")}
+    ops = {name: Op(name) for name in ("send", "status (pending)", "verify, wrong code", "verify, right code", "cleanup", "hello (no-op)")}
+    try:
+        # Warm each function up: its first call opens its connections.
+        functions["hello"].invoke({})
+        expect(functions["verify"].invoke(apigw("GET", "/verifications/" + "0" * 26, path_id="0" * 26)), 404, "warm-up")
+        functions["cleanup"].invoke({"dry_run": True})
+        if calls:
+            calls.new()
+        # The first N contacts stay unverified, for cleanup; the next N are verified.
+        phones = [phone(first_phone + i) for i in range(2 * N)]
+        ids = {}
+        for i, number in enumerate(phones):
+            if i == 0:
+                # Also the send function's warm-up; not a sample.
+                body = expect(functions["send"].invoke(apigw("POST", "/signup", {"phone": number})), 202, "send")
+                if calls:
+                    calls.new()
+            else:
+                source = f"198.18.{i // 250}.{i % 250 + 1}"
+                body = expect(timed(ops["send"], functions["send"], apigw("POST", "/signup", {"phone": number}, source), calls), 202, "send")
+            ids[number] = body["verification_id"]
+        unverified_until = time.time() + CODE_TTL + 1
+        codes = outbox_codes()
+        to_verify = phones[N:]
+        for number in to_verify:
+            vid = ids[number]
+            body = expect(timed(ops["status (pending)"], functions["verify"], apigw("GET", f"/verifications/{vid}", path_id=vid), calls), 200, "status")
+            assert body["status"] == "pending", body
+        for number in to_verify:
+            wrong = f"{(int(codes[number]) + 1) % 1_000_000:06d}"
+            expect(timed(ops["verify, wrong code"], functions["verify"], apigw("POST", "/verify", {"phone": number, "code": wrong}), calls), 422, "wrong code")
+        for number in to_verify:
+            body = expect(timed(ops["verify, right code"], functions["verify"], apigw("POST", "/verify", {"phone": number, "code": codes[number]}), calls), 200, "right code")
+            assert body["status"] == "approved", body
+        for _ in range(N):
+            timed(ops["hello (no-op)"], functions["hello"], {}, None)
+        sizes = item_sizes() if calls else {}
+        # Cleanup deletes unverified contacts whose code has expired.
+        time.sleep(max(unverified_until - time.time(), 0))
+        report = timed(ops["cleanup"], functions["cleanup"], {"source": "aws.scheduler"}, calls).json()
+        if report["deleted"] < N or report["more"]:
+            raise RuntimeError(f"cleanup deleted {report['deleted']} of at least {N} contacts: {report}")
+        if calls:
+            with open(ENV["TABLE_DEFINITION"], encoding="utf-8") as f:
+                index_keys = {k["AttributeName"] for g in json.load(f)["GlobalSecondaryIndexes"] for k in g["KeySchema"]}
+            for op in ops.values():
+                for made in op.calls:
+                    units = [request_units(c, sizes, index_keys) for c in made]
+                    op.wru.append(sum(u[0] for u in units))
+                    op.rru.append(sum(u[1] for u in units))
+        results = {name: op.result() for name, op in ops.items() if op.ms}
+        results["cleanup"]["deleted"] = report["deleted"]
+        return {
+            "ops": results,
+            "item_bytes": sizes,
+            "peak_rss_kb": {name: fn.api.peak_rss_kb() for name, fn in functions.items()},
+        }
+    finally:
+        for fn in functions.values():
+            fn.stop()
+
+
+def cold(endpoint, ca_file, first_phone):
+    """Init and first-invocation times of each binary and of the Node.js baseline."""
+    env = function_env(endpoint)
+    env["SSL_CERT_FILE"] = ca_file
+    node_env = dict(env, NODE_EXTRA_CA_CERTS=ca_file)
+    subjects = {
+        "hello": ([os.path.join(BIN, "hello")], env, lambda i: {}),
+        "cleanup": ([os.path.join(BIN, "cleanup")], dict(env, TABLE_NAME=ENV["TABLE_NAME"] + "-empty"), lambda i: {"dry_run": True}),
+        "verify": ([os.path.join(BIN, "verify")], env, lambda i: apigw("GET", "/verifications/" + "0" * 26, path_id="0" * 26)),
+        "send": ([os.path.join(BIN, "send")], env, lambda i: apigw("POST", "/signup", {"phone": phone(first_phone + i)}, f"198.19.{i // 250}.{i % 250 + 1}")),
+        "node-baseline": (["node", ENV["NODE_BASELINE"]], node_env, lambda i: {}),
+    }
+    samples = {name: {"init_ms": [], "first_invocation_ms": [], "peak_rss_kb": []} for name in subjects}
+    log_path = os.path.join(OUT, "cold.log")
+    with open(log_path, "ab") as out:
+        # One untimed round first: the page cache then holds every binary and module.
+        for i in range(-1, INIT_RUNS):
+            for name, (command, run_env, event) in subjects.items():
+                api = RuntimeApi(name)
+                try:
+                    init = api.start(command, run_env, out)
+                    invocation = api.invoke(event(i + 1))
+                    if invocation.error:
+                        raise RuntimeError(f"{name}: first invocation failed: {invocation.body[:300]!r}")
+                    rss = api.peak_rss_kb()
+                finally:
+                    api.stop()
+                if i >= 0:
+                    samples[name]["init_ms"].append(init)
+                    samples[name]["first_invocation_ms"].append(invocation.ms)
+                    samples[name]["peak_rss_kb"].append(rss)
+    return {
+        name: {
+            "init_ms": summary(s["init_ms"]),
+            "first_invocation_ms": summary(s["first_invocation_ms"]),
+            "peak_rss_kb": max(s["peak_rss_kb"]),
+        }
+        for name, s in samples.items()
+    }
+
+
+def sizes():
+    """arm64 release binaries, as `cargo lambda build --release --arm64` (and sam build) make them."""
+    found = {}
+    for name, sam in (("send", "SendFunction"), ("verify", "VerifyFunction"), ("cleanup", "CleanupFunction"), ("hello", None)):
+        candidates = [os.path.join(ROOT, "target", "lambda", name, "bootstrap")]
+        if sam:
+            candidates.append(os.path.join(ROOT, ".aws-sam", "build", sam, "bootstrap"))
+        present = [c for c in candidates if os.path.exists(c)]
+        if present:
+            newest = max(present, key=os.path.getmtime)
+            found[name] = {"bytes": os.path.getsize(newest), "path": os.path.relpath(newest, ROOT)}
+    return found
+
+
+def cost(counted, warm):
+    """Cost of one million successful verifications (one send, one right code), before carriage:
+    Lambda time from the straight pass, request units and log bytes from the counted one."""
+    per = {}
+    invocations = [counted["send"], counted["verify, right code"]]
+    billed_ms = sum(-(-warm[op]["latency_ms"]["median"] // 1) for op in ("send", "verify, right code"))
+    per["lambda_compute"] = billed_ms / 1000 * MEMORY_GB * PRICES["lambda_gb_second_arm64"]
+    per["lambda_requests"] = len(invocations) * PRICES["lambda_request"]
+    per["http_api_requests"] = len(invocations) * PRICES["http_api_request"]
+    per["dynamodb_writes"] = sum(op["wru"] for op in invocations) * PRICES["dynamodb_wru"]
+    per["dynamodb_reads"] = sum(op["rru"] for op in invocations) * PRICES["dynamodb_rru"]
+    per["logs"] = sum(op["log_bytes"] for op in invocations) / 1e9 * PRICES["logs_ingested_gb"]
+    per["secrets_manager"] = 0.0
+    total = sum(per.values())
+    return {
+        "billed_ms_per_verification": billed_ms,
+        "per_million": {k: v * 1e6 for k, v in per.items()},
+        "total_per_million": total * 1e6,
+        "twilio_per_million": PRICES["twilio_verify_success"] * 1e6,
+        "ratio": PRICES["twilio_verify_success"] / total,
+        "prices": PRICES,
+    }
+
+
+def machine():
+    cpu = "unknown"
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": os.uname().release, "node": node, "rustc": rustc}
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    results = {"mode": "quick" if QUICK else "full", "binaries": os.path.relpath(BIN, ROOT), "n": N, "init_runs": INIT_RUNS, "machine": machine()}
+    base = int(time.time()) % 1_000_000 * 10
+    if ENV.get("BENCH_ONLY") == "cold":
+        # For comparing builds: cold starts only, no report.
+        cold_results = cold(ENV["TLS_URL"], ENV["BENCH_CA"], base + 4 * N + 20)
+        print(json.dumps({k: {"init_median": v["init_ms"]["median"], "init_p99": v["init_ms"]["p99"], "first_median": v["first_invocation_ms"]["median"]} for k, v in cold_results.items()}, indent=1))
+        return
+    log(f"warm pass straight to the emulators ({N} of each operation)")
+    results["warm"] = warm(ENV["MOTO_URL"], "direct", base)
+    log("warm pass through the call recorder (DynamoDB requests, capacity, time in AWS calls)")
+    calls = Calls(ENV["AWS_CALLS_LOG"])
+    results["counted"] = warm(ENV["CALLS_URL"], "counted", base + 2 * N + 10, calls)
+    log(f"cold starts over TLS, as in AWS ({INIT_RUNS} runs of each binary and of the Node.js baseline)")
+    results["cold"] = cold(ENV["TLS_URL"], ENV["BENCH_CA"], base + 4 * N + 20)
+    results["sizes"] = sizes()
+    results["cost"] = cost(results["counted"]["ops"], results["warm"]["ops"])
+    with open(os.path.join(OUT, "results.json"), "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=2)
+    report = render(results)
+    with open(os.path.join(OUT, "report.md"), "w", encoding="utf-8") as f:
+        f.write(report)
+    print(report)
+    failures = [
+        f"{op}: {results['counted']['ops'][op]['dynamodb_requests']} DynamoDB requests, documented {most}"
+        for op, most in TARGETS.items()
+        if results["counted"]["ops"][op]["dynamodb_requests"] > most
+    ]
+    for failure in failures:
+        log(f"FAIL {failure}")
+    if failures:
+        sys.exit(1)
+    log(f"request counts hold: {', '.join(f'{op} {most}' for op, most in TARGETS.items())}")
+
+
+def ms(value):
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}"
+
+
+def render(r):
+    lines = [f"Mode: {r['mode']} ({r['binaries']}); {r['init_runs']} cold starts per binary, {r['n']} warm calls per operation.", ""]
+    m = r["machine"]
+    lines += [f"Machine: {m['cpu']}, {m['cores']} cores, Linux {m['kernel']}; {m['rustc']}; Node.js {m['node']}.", ""]
+    cold_r = r["cold"]
+    node = cold_r["node-baseline"]["init_ms"]["median"]
+    hello = cold_r["hello"]["init_ms"]["median"]
+    lines += ["### Cold start (local Runtime API, AWS endpoints over TLS)", ""]
+    lines += ["| binary | init min | init median | init p99 | first invocation median | peak RSS | median vs Node.js | median − hello |", "|---|---|---|---|---|---|---|---|"]
+    for name, c in cold_r.items():
+        i = c["init_ms"]
+        lines.append(
+            f"| {name} | {ms(i['min'])} ms | {ms(i['median'])} ms | {ms(i['p99'])} ms | {ms(c['first_invocation_ms']['median'])} ms "
+            f"| {c['peak_rss_kb'] / 1024:.1f} MiB | {i['median'] / node:.2f}× | {i['median'] - hello:+.1f} ms |"
+        )
+    lines += ["", "### Warm invocations (straight to the emulators)", ""]
+    lines += ["| operation | median | p99 | CPU per call (median) | log bytes per call |", "|---|---|---|---|---|"]
+    for name, o in r["warm"]["ops"].items():
+        extra = f" ({o['deleted']} contacts)" if "deleted" in o else ""
+        lat = o["latency_ms"]
+        lines.append(f"| {name}{extra} | {ms(lat['median'])} ms | {ms(lat['p99'])} ms | {ms(o['cpu_ms']['median'])} ms | {o['log_bytes']:.0f} |")
+    lines += ["", "Peak RSS after the warm pass: " + ", ".join(f"{k} {v / 1024:.1f} MiB" for k, v in r["warm"]["peak_rss_kb"].items()) + "."]
+    lines += ["", "### DynamoDB requests and time in AWS calls (through the call recorder)", ""]
+    lines += ["| operation | DynamoDB requests (documented) | WRU | RRU | median | in AWS calls (median) | outside AWS calls (median) |", "|---|---|---|---|---|---|---|"]
+    for name, o in r["counted"]["ops"].items():
+        if "dynamodb_requests" not in o:
+            continue
+        target = TARGETS.get(name)
+        count = o["dynamodb_requests"] if o["dynamodb_requests"] == o["dynamodb_requests_min"] else f"{o['dynamodb_requests_min']}–{o['dynamodb_requests']}"
+        lines.append(
+            f"| {name} | {count}{f' ({target})' if target else ''} | {o['wru']:.1f} | {o['rru']:.1f} | {ms(o['latency_ms']['median'])} ms "
+            f"| {ms(o['aws_ms']['median'])} ms | {ms(o['outside_aws_ms']['median'])} ms |"
+        )
+    sizes = r["counted"]["item_bytes"]
+    lines += ["", "Request units by DynamoDB's billing rules, from the requests made and the largest item of each kind in the table: "
+              + ", ".join(f"`{k}` {v} B" for k, v in sorted(sizes.items())) + "."]
+    lines += ["", "### arm64 release binaries", ""]
+    if r["sizes"]:
+        lines += ["| binary | size |", "|---|---|"]
+        lines += [f"| {k} | {v['bytes'] / 1e6:.2f} MB |" for k, v in r["sizes"].items()]
+    else:
+        lines.append("Not built in this run (`scripts/bench.sh` without `--quick` builds them).")
+    c = r["cost"]
+    lines += ["", "### Cost of one million successful verifications (one send, one right code), before SMS/email carriage", ""]
+    lines += ["| item | USD per million |", "|---|---|"]
+    lines += [f"| {k.replace('_', ' ')} | {v:.2f} |" for k, v in c["per_million"].items()]
+    lines += [f"| **total** | **{c['total_per_million']:.2f}** |", f"| Twilio Verify ($0.05 per success) | {c['twilio_per_million']:,.0f} |", ""]
+    lines += [f"Billed Lambda time per verification: {c['billed_ms_per_verification']:.0f} ms at 128 MB; twostep costs 1/{c['ratio']:,.0f} of Twilio Verify's fee."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
