@@ -13,6 +13,8 @@ import sys
 import time
 import urllib.request
 
+import boto3
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from runtime_api import RuntimeApi, summary  # noqa: E402
 
@@ -45,11 +47,12 @@ def log(message):
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
-def function_env(endpoint):
-    """What the functions see: the stack's settings, AWS endpoints at `endpoint`."""
+def function_env(endpoint, dynamodb=None):
+    """What the functions see: the stack's settings, AWS endpoints at `endpoint` (DynamoDB's
+    at `dynamodb`, when it is another)."""
     env = {k: v for k, v in ENV.items() if not k.startswith("AWS_ENDPOINT_URL")}
     env["AWS_ENDPOINT_URL"] = endpoint
-    env["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint if endpoint != ENV["MOTO_URL"] else ENV["DDB_URL"]
+    env["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb or endpoint
     return env
 
 
@@ -127,8 +130,6 @@ def attribute_size(value):
 
 def item_sizes():
     """The largest item of each kind (`C#`, `V#`, `IP#`…) in the table, in bytes."""
-    import boto3
-
     dynamodb = boto3.client("dynamodb", endpoint_url=ENV["DDB_URL"])
     largest = {}
     for page in dynamodb.get_paginator("scan").paginate(TableName=ENV["TABLE_NAME"]):
@@ -270,9 +271,8 @@ def expect(invocation, status, what):
     return body
 
 
-def warm(endpoint, tag, first_phone, calls=None):
-    """One pass of every operation against warm functions; returns {operation: Op}."""
-    env = function_env(endpoint)
+def warm(env, tag, first_phone, calls=None):
+    """One pass of every operation against warm functions, with `env`'s endpoints."""
     functions = {name: Function(name, env, tag) for name in ("send", "verify", "cleanup", "hello")}
     ops = {name: Op(name) for name in ("send", "status (pending)", "verify, wrong code", "verify, right code", "cleanup", "hello (no-op)")}
     try:
@@ -431,18 +431,19 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     results = {"mode": "quick" if QUICK else "full", "binaries": os.path.relpath(BIN, ROOT), "n": N, "init_runs": INIT_RUNS, "machine": machine()}
     base = int(time.time()) % 1_000_000 * 10
-    if ENV.get("BENCH_ONLY") == "cold":
-        # For comparing builds: cold starts only, no report.
-        cold_results = cold(ENV["TLS_URL"], ENV["BENCH_CA"], base + 4 * N + 20)
-        print(json.dumps({k: {"init_median": v["init_ms"]["median"], "init_p99": v["init_ms"]["p99"], "first_median": v["first_invocation_ms"]["median"]} for k, v in cold_results.items()}, indent=1))
-        return
-    log(f"warm pass straight to the emulators ({N} of each operation)")
-    results["warm"] = warm(ENV["MOTO_URL"], "direct", base)
-    log("warm pass through the call recorder (DynamoDB requests, capacity, time in AWS calls)")
-    calls = Calls(ENV["AWS_CALLS_LOG"])
-    results["counted"] = warm(ENV["CALLS_URL"], "counted", base + 2 * N + 10, calls)
+    cold_only = ENV.get("BENCH_ONLY") == "cold"
+    if not cold_only:
+        log(f"warm pass straight to the emulators ({N} of each operation)")
+        results["warm"] = warm(function_env(ENV["MOTO_URL"], ENV["DDB_URL"]), "direct", base)
+        log("warm pass through the call recorder (DynamoDB requests, capacity, time in AWS calls)")
+        calls = Calls(ENV["AWS_CALLS_LOG"])
+        results["counted"] = warm(function_env(ENV["CALLS_URL"]), "counted", base + 2 * N + 10, calls)
     log(f"cold starts over TLS, as in AWS ({INIT_RUNS} runs of each binary and of the Node.js baseline)")
     results["cold"] = cold(ENV["TLS_URL"], ENV["BENCH_CA"], base + 4 * N + 20)
+    if cold_only:
+        # Comparing builds (BENCHMARKS.md, "Tuning"): the cold starts' medians, no report.
+        print(json.dumps({k: {"init_median": v["init_ms"]["median"], "init_p99": v["init_ms"]["p99"], "first_median": v["first_invocation_ms"]["median"]} for k, v in results["cold"].items()}, indent=1))
+        return
     results["sizes"] = sizes()
     results["cost"] = cost(results["counted"]["ops"], results["warm"]["ops"])
     with open(os.path.join(OUT, "results.json"), "w", encoding="utf-8") as f:

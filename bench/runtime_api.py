@@ -9,7 +9,6 @@ so that scripts/bench.sh can time it the way Lambda reports it.
 """
 import itertools
 import json
-import os
 import queue
 import subprocess
 import threading
@@ -209,15 +208,3 @@ def summary(values):
         "max": max(values),
     }
 
-
-if __name__ == "__main__":
-    # A self-check: run a command under the API once and print its init duration.
-    import sys
-
-    api = RuntimeApi("selfcheck")
-    try:
-        init = api.start(sys.argv[1:], dict(os.environ), subprocess.DEVNULL)
-        inv = api.invoke({})
-        print(f"init {init:.2f} ms, first invocation {inv.ms:.2f} ms, answer {inv.body[:80]!r}")
-    finally:
-        api.stop()

@@ -7,7 +7,7 @@ AWS. tests/permissions.rs compares what was called with what template.yaml grant
 tests/request_counts.rs counts DynamoDB requests per operation.
 
 Each record also holds the call's time in milliseconds as the caller saw it (`ms`, from its
-request read to the answer ready) and the emulator's share of it (`upstream_ms`).
+request read to the answer ready).
 
 Two options serve the benchmark (bench/bench.py):
   --requests       also records each DynamoDB request's JSON (`request`), from which the
@@ -113,11 +113,9 @@ class Recorder(BaseHTTPRequestHandler):
         out_headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
         for attempt in range(2):
             try:
-                upstream_started = time.perf_counter()
                 conn.request(self.command, self.path, body=body, headers=out_headers)
                 reply = conn.getresponse()
                 data = reply.read()
-                upstream_ms = (time.perf_counter() - upstream_started) * 1000
                 break
             except (ConnectionError, http.client.HTTPException, OSError):
                 conn.close()
@@ -135,7 +133,6 @@ class Recorder(BaseHTTPRequestHandler):
             "operation": operation,
             "actions": [{"action": f"{'ses' if service == 'ses' else service}:{a}", "keys": k} for a, k in calls],
             "status": reply.status,
-            "upstream_ms": round(upstream_ms, 3),
         }
         if self.requests and service == "dynamodb":
             try:

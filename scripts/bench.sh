@@ -8,6 +8,9 @@
 #                  request counts hold (CI runs it); its timings mean nothing.
 #   --no-arm64     skips the arm64 build; sizes come from the last one, if any.
 #   --update-docs  writes the report into BENCHMARKS.md (between its bench markers).
+# Variables: BENCH_N (warm calls per operation), BENCH_INIT_RUNS (cold starts per binary),
+# BENCH_BIN_DIR (other binaries, e.g. another build to compare), BENCH_ONLY=cold (cold
+# starts only, printed as JSON: the tuning comparisons in BENCHMARKS.md).
 # Results: .local/bench/report.md and .local/bench/results.json.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -228,21 +228,34 @@ async fn fifty_concurrent_wrong_codes_count_no_more_than_the_limit() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn twenty_concurrent_sends_deliver_no_more_than_the_window_allows() {
-    let app = Arc::new(
+/// A service with no cooldown and a window of three sends per destination.
+async fn window_of_three() -> Arc<App> {
+    Arc::new(
         app(&[
             ("RESEND_COOLDOWN_SECONDS", "0"),
             ("MAX_SENDS_PER_WINDOW", "3"),
         ])
         .await,
-    );
-    let phone = unique_phone();
-    let results = concurrently(20, || {
-        let (app, to) = (app.clone(), sms(&phone));
+    )
+}
+
+/// Twenty sends to one phone at once.
+async fn twenty_concurrent_sends_to(
+    app: &Arc<App>,
+    phone: &str,
+) -> Vec<Result<service::SendOutcome, ServiceError>> {
+    concurrently(20, || {
+        let (app, to) = (app.clone(), sms(phone));
         Box::pin(async move { app.send(&to).await })
     })
-    .await;
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_sends_deliver_no_more_than_the_window_allows() {
+    let app = window_of_three().await;
+    let phone = unique_phone();
+    let results = twenty_concurrent_sends_to(&app, &phone).await;
     let sent = results.iter().filter(|r| r.is_ok()).count();
     assert!((1..=3).contains(&sent), "{results:?}");
     assert_eq!(
@@ -499,23 +512,13 @@ async fn once_a_clients_sends_leave_the_window_twenty_concurrent_sends_take_only
 async fn twenty_concurrent_sends_to_a_verified_contact_deliver_no_more_than_the_window_allows() {
     // A verified contact has no pending code for a send to replace: only the contact's
     // version stands between concurrent sends.
-    let app = Arc::new(
-        app(&[
-            ("RESEND_COOLDOWN_SECONDS", "0"),
-            ("MAX_SENDS_PER_WINDOW", "3"),
-        ])
-        .await,
-    );
+    let app = window_of_three().await;
     let phone = unique_phone();
     let first = app.send(&sms(&phone)).await.expect("sent");
     app.check(first.verification_id, &last_sms_code(&phone).await)
         .await
         .expect("approved");
-    let results = concurrently(20, || {
-        let (app, to) = (app.clone(), sms(&phone));
-        Box::pin(async move { app.send(&to).await })
-    })
-    .await;
+    let results = twenty_concurrent_sends_to(&app, &phone).await;
     let sent = results.iter().filter(|r| r.is_ok()).count();
     assert!((1..=2).contains(&sent), "{results:?}");
     assert_eq!(sms_to(&phone).await.len(), 1 + sent);

@@ -169,6 +169,17 @@ pub mod memory {
                 .clone()
         }
 
+        /// The code of `length` digits in the newest message, if anything was sent.
+        pub fn last_code(&self, length: usize) -> Option<String> {
+            let text = match self.sent().pop()? {
+                Sent::Sms(_, text) => text,
+                Sent::Email(_, message) => message.text,
+            };
+            text.split(|c: char| !c.is_ascii_digit())
+                .find(|word| word.len() == length)
+                .map(str::to_owned)
+        }
+
         fn record(&self, message: Sent) -> Result<(), DeliveryError> {
             if *self
                 .failing

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use lambda_http::tracing::subscriber::fmt::MakeWriter;
 use twostep::Config;
-use twostep::delivery::memory::{RecordingSender, Sent};
+use twostep::delivery::memory::RecordingSender;
 use twostep::domain::{CodeHasher, Country, Destination, EmailAddress, PhoneNumber, SubmittedCode};
 use twostep::metrics::NoMetrics;
 use twostep::service::{self, CheckTarget, Core, SendRequest, ServiceError, SystemClock};
@@ -45,17 +45,6 @@ impl<'a> MakeWriter<'a> for LogBuffer {
     fn make_writer(&'a self) -> Self::Writer {
         self.clone()
     }
-}
-
-fn last_code(sender: &RecordingSender) -> String {
-    let text = match sender.sent().last().expect("something was sent") {
-        Sent::Sms(_, text) => text.clone(),
-        Sent::Email(_, message) => message.text.clone(),
-    };
-    text.split(|c: char| !c.is_ascii_digit())
-        .find(|word| word.len() == 6)
-        .expect("a code")
-        .to_owned()
 }
 
 #[tokio::test]
@@ -117,7 +106,7 @@ async fn the_log_names_no_destination_and_no_code() {
         );
         sender.set_failing(false);
         send(to).await.expect("sent");
-        let code = last_code(sender);
+        let code = sender.last_code(6).expect("a code was sent");
         let wrong = format!(
             "{:06}",
             (code.parse::<u32>().expect("digits") + 1) % 1_000_000
