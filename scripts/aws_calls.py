@@ -67,7 +67,7 @@ def describe(service, method, path, headers, body):
         if operation == "Query":
             return operation, [(operation, [request.get("IndexName", "")])]
         return operation, [(operation, [key_prefix(request.get("Key") or request.get("Item"))])]
-    if target:  # JSON protocol services (Secrets Manager)
+    if target:  # JSON protocol services: Secrets Manager, EventBridge ("AWSEvents.PutEvents")
         operation = target.split(".", 1)[-1]
         return operation, [(operation, [])]
     if service == "sns":

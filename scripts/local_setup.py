@@ -1,6 +1,8 @@
 """Creates the local resources twostep needs, against DynamoDB Local and moto.
 
 The table is created from template.yaml's own definition, so local and deployed agree.
+The event bus gets a rule that copies every twostep event into the log group
+/twostep/local/events, where the tests and docs/integrations/events.py read them.
 Idempotent: what exists is left as it is.
 
 usage: local_setup.py TABLE_NAME [--definition-out FILE] [--template-out FILE]
@@ -11,6 +13,10 @@ import sys
 
 import boto3
 import yaml
+
+# Where the local event bus's rule copies every event (one log event per EventBridge event).
+EVENTS_LOG_GROUP = "/twostep/local/events"
+EVENTS_RULE = "twostep-local-events-to-logs"
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -81,6 +87,31 @@ def main():
     except secrets.exceptions.ResourceNotFoundException:
         key = secrets.get_random_password(PasswordLength=64, ExcludePunctuation=True)["RandomPassword"]
         secrets.create_secret(Name=secret_id, SecretString=json.dumps({"current": key}))
+
+    events_to_logs(os.environ["EVENT_BUS_NAME"])
+
+
+def events_to_logs(bus):
+    """The bus, and a rule on it that copies each twostep event into EVENTS_LOG_GROUP."""
+    events = boto3.client("events")
+    try:
+        events.describe_event_bus(Name=bus)
+    except events.exceptions.ResourceNotFoundException:
+        events.create_event_bus(Name=bus)
+    logs = boto3.client("logs")
+    try:
+        logs.create_log_group(logGroupName=EVENTS_LOG_GROUP)
+    except logs.exceptions.ResourceAlreadyExistsException:
+        pass
+    region = logs.meta.region_name
+    account = boto3.client("sts").get_caller_identity()["Account"]
+    # put_rule and put_targets overwrite: running twice leaves one rule with one target.
+    events.put_rule(Name=EVENTS_RULE, EventBusName=bus, EventPattern=json.dumps({"source": ["twostep"]}))
+    events.put_targets(
+        Rule=EVENTS_RULE,
+        EventBusName=bus,
+        Targets=[{"Id": "local-log", "Arn": f"arn:aws:logs:{region}:{account}:log-group:{EVENTS_LOG_GROUP}"}],
+    )
 
 
 if __name__ == "__main__":

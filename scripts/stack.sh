@@ -22,6 +22,10 @@ stack_env() {
   export AWS_ENDPOINT_URL="http://127.0.0.1:$CALLS_PORT"
   export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$CALLS_PORT"
   export TABLE_NAME="${TABLE_NAME:-twostep-local}"
+  # The outcome events' bus; local_setup.py makes it, with a rule that copies every event to
+  # the log group /twostep/local/events.
+  export EVENT_BUS_NAME="${EVENT_BUS_NAME:-${TABLE_NAME}-events}"
+  export ENVIRONMENT="${ENVIRONMENT:-dev}"
   export EMAIL_FROM="${EMAIL_FROM:-codes@twostep.example}"
   export CODE_HASH_SECRET_ID="${CODE_HASH_SECRET_ID:-twostep-local/code-hash-key}"
   # CORS origins and form redirect targets (the demo page redirects to its own paths).

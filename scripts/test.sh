@@ -12,6 +12,10 @@ export RESEND_COOLDOWN_SECONDS=1 MAX_SENDS_PER_WINDOW=3 CODE_TTL_SECONDS=15 UNVE
 export MAX_SENDS_PER_IP=100000 SMS_ALLOWED_COUNTRIES=DE,US
 export ALLOWED_ORIGINS=https://forms.example.com ALLOWED_REDIRECT_ORIGINS=https://forms.example.com
 export TABLE_NAME=twostep-test RUST_LOG=info
+# Test mode (docs/integrations/README.md): these destinations get codes cut from TEST_CODE and
+# no message. Keys are re-read after 2 s, so that a revocation shows within a test.
+export TEST_DESTINATIONS=+15005550006,+15005550007,+15005550008,+15005550009,test@twostep.example
+export TEST_CODE=123456 API_KEY_CACHE_SECONDS=2
 # The suite builds the functions once; an edit elsewhere in the tree must not restart them
 # while a test waits for an answer.
 export WATCH_FLAGS=--ignore-changes
@@ -27,8 +31,25 @@ start_stack
 export TWOSTEP_API_URL="http://127.0.0.1:$API_PORT" TWOSTEP_MOTO_URL="http://127.0.0.1:$MOTO_PORT"
 export TWOSTEP_TABLE_DEFINITION="$state/table.json" TWOSTEP_TEMPLATE_JSON="$state/template.json"
 export TWOSTEP_FUNCTIONS_LOG="$state/functions.log"
+# One API key for the integrator tests and the examples in docs/integrations/.
+TWOSTEP_API_KEY=$(DDB_PORT="$DDB_PORT" "$root/scripts/keys.sh" --local create test-suite)
+export TWOSTEP_API_KEY
 echo "== integration tests (logs in .local/test/)"
 cargo test --no-fail-fast -p twostep-tests
+
+echo "== integration examples (docs/integrations/*.py) against the local stack"
+passed=0 failed=()
+for example in ivr_flow workflow_flow events; do
+  echo "-- docs/integrations/$example.py"
+  if PYTHONDONTWRITEBYTECODE=1 TWOSTEP_URL="$TWOSTEP_API_URL" TWOSTEP_MOTO_URL="$TWOSTEP_MOTO_URL" \
+    "$venv/bin/python" "$root/docs/integrations/$example.py"; then
+    passed=$((passed + 1))
+  else
+    failed+=("$example.py")
+  fi
+done
+echo "examples: $passed passed, ${#failed[@]} failed${failed[*]:+ (${failed[*]})}"
+[[ ${#failed[@]} -eq 0 ]] || exit 1
 
 echo "== fuzzing: generated requests against docs/openapi.yaml (report in .local/fuzz/)"
 "$root/scripts/fuzz.sh"

@@ -113,6 +113,7 @@ async fn app(settings: &[(&str, &str)]) -> App {
         store: Arc::new(store),
         clock: Arc::new(service::SystemClock),
         metrics: Arc::new(NoMetrics),
+        events: Arc::new(twostep::events::NoEvents),
     };
     App {
         core,
@@ -147,10 +148,17 @@ impl App {
             last_name: None,
             locale: None,
             client,
+            options: service::SendOptions::default(),
         };
         service::send(&self.core, &self.hasher, self.sender.as_ref(), request).await
     }
 }
+
+/// The length of the codes these tests send (`CODE_LENGTH`, 6).
+const SIX_DIGITS: twostep::store::LengthCheck = twostep::store::LengthCheck {
+    length: 6,
+    matches_unrecorded: true,
+};
 
 fn sms(phone: &str) -> Destination {
     Destination::Sms(PhoneNumber::parse(phone, Country::parse("DE").expect("DE")).expect("valid"))
@@ -372,14 +380,14 @@ async fn twenty_concurrent_requests_with_one_idempotency_key_send_once() {
         let (app, key, fingerprint, phone) =
             (app.clone(), key.clone(), fingerprint.clone(), phone.clone());
         Box::pin(async move {
-            match service::claim_idempotency_key(&app.core, &key, &fingerprint).await {
+            match service::claim_idempotency_key(&app.core, None, &key, &fingerprint).await {
                 Ok(None) => {
                     let sent = app.send(&sms(&phone)).await.expect("sent");
                     let reply = twostep::store::StoredReply {
                         status: 202,
                         body: sent.verification_id.to_string(),
                     };
-                    service::settle_idempotency_key(&app.core, &key, Some(&reply)).await;
+                    service::settle_idempotency_key(&app.core, None, &key, Some(&reply)).await;
                     "ran"
                 }
                 Ok(Some(_)) => "replayed",
@@ -396,13 +404,13 @@ async fn twenty_concurrent_requests_with_one_idempotency_key_send_once() {
     );
     assert_eq!(sms_to(&phone).await.len(), 1);
     // Once it has answered, the key replays that answer; another request under it is refused.
-    let replay = service::claim_idempotency_key(&app.core, &key, &fingerprint).await;
+    let replay = service::claim_idempotency_key(&app.core, None, &key, &fingerprint).await;
     assert!(
         matches!(replay, Ok(Some(ref r)) if r.status == 202),
         "{replay:?}"
     );
     let other = service::fingerprint([("phone", "+4930123456")]);
-    let reused = service::claim_idempotency_key(&app.core, &key, &other).await;
+    let reused = service::claim_idempotency_key(&app.core, None, &key, &other).await;
     assert!(
         matches!(reused, Err(ServiceError::IdempotencyKeyReused)),
         "{reused:?}"
@@ -533,7 +541,7 @@ async fn the_database_counts_and_approves_a_code_only_before_its_expiry_and_only
     let sent = app.send(&to).await.expect("sent");
     let (store, id, expiry) = (&app.core.store, &sent.verification_id, sent.expires_at);
     let at_expiry = store
-        .count_attempt(&to, Some(id), expiry)
+        .count_attempt(&to, Some(id), SIX_DIGITS, expiry)
         .await
         .expect("count");
     assert!(
@@ -545,7 +553,7 @@ async fn the_database_counts_and_approves_a_code_only_before_its_expiry_and_only
         "approved at its expiry"
     );
     let before = store
-        .count_attempt(&to, Some(id), expiry - 1)
+        .count_attempt(&to, Some(id), SIX_DIGITS, expiry - 1)
         .await
         .expect("count");
     assert!(

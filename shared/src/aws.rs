@@ -10,6 +10,7 @@ use crate::config::{Config, ConfigError};
 use crate::delivery::AwsSender;
 use crate::domain::CodeHasher;
 use crate::dynamodb::DynamoStore;
+use crate::events::{EventBridgeSink, EventSink, NoEvents};
 use crate::metrics::EmfMetrics;
 use crate::service::{Core, SystemClock};
 
@@ -26,7 +27,8 @@ pub async fn sdk_config(function: &str) -> aws_config::SdkConfig {
     loader.load().await
 }
 
-/// The core over DynamoDB, the system clock and EMF metrics.
+/// The core over DynamoDB, the system clock, EMF metrics and (with `EVENT_BUS_NAME`)
+/// EventBridge.
 pub fn core(sdk: &aws_config::SdkConfig, config: Config) -> Core {
     let store = DynamoStore::new(
         aws_sdk_dynamodb::Client::new(sdk),
@@ -35,11 +37,19 @@ pub fn core(sdk: &aws_config::SdkConfig, config: Config) -> Core {
     let metrics = EmfMetrics {
         namespace: config.metrics_namespace.clone(),
     };
+    let events: Arc<dyn EventSink> = match &config.event_bus_name {
+        Some(bus) => Arc::new(EventBridgeSink::new(
+            aws_sdk_eventbridge::Client::new(sdk),
+            bus,
+        )),
+        None => Arc::new(NoEvents),
+    };
     Core {
         config: Arc::new(config),
         store: Arc::new(store),
         clock: Arc::new(SystemClock),
         metrics: Arc::new(metrics),
+        events,
     }
 }
 

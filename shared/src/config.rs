@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::domain::{Country, EmailAddress};
+use crate::domain::{Country, Destination, EmailAddress, OtpCode, PhoneNumber};
 
 /// A configuration value that is missing or out of range: the function refuses to start.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +55,16 @@ pub struct Config {
     pub code_hash_secret_id: String,
     /// The CloudWatch namespace of the metrics (one per stack, so staging and prod differ).
     pub metrics_namespace: String,
+    /// Seconds the functions keep the list of API keys before reading it again.
+    pub api_key_cache_seconds: u32,
+    /// The EventBridge bus that outcome events go to; none: no events.
+    pub event_bus_name: Option<String>,
+    /// The deployment's environment (`dev`, `staging`, `prod`).
+    pub environment: String,
+    /// Destinations that get [`Config::test_code`] and no message (test mode).
+    pub test_destinations: Vec<Destination>,
+    /// The fixed code of the test destinations.
+    pub test_code: Option<OtpCode>,
 }
 
 impl Config {
@@ -97,8 +107,62 @@ impl Config {
             webotp_domain: env.domain("WEBOTP_DOMAIN")?,
             code_hash_secret_id: env.required("CODE_HASH_SECRET_ID")?,
             metrics_namespace: env.namespace("METRICS_NAMESPACE")?,
+            api_key_cache_seconds: env.number("API_KEY_CACHE_SECONDS", 60, 0, 3_600)?,
+            event_bus_name: env.get("EVENT_BUS_NAME").map(str::to_owned),
+            environment: env.get("ENVIRONMENT").unwrap_or("dev").to_ascii_lowercase(),
+            test_destinations: Vec::new(),
+            test_code: None,
         };
-        Ok(config)
+        config.with_test_mode(&env)
+    }
+
+    /// Reads `TEST_DESTINATIONS` and `TEST_CODE`, which a `prod` environment refuses.
+    fn with_test_mode(mut self, env: &Env<'_>) -> Result<Self, ConfigError> {
+        let problem = |variable, problem: String| ConfigError { variable, problem };
+        self.test_destinations = env
+            .list("TEST_DESTINATIONS")
+            .map(|raw| {
+                let parsed = if raw.contains('@') {
+                    EmailAddress::parse(raw).map(Destination::Email)
+                } else {
+                    PhoneNumber::parse(raw, self.default_country).map(Destination::Sms)
+                };
+                parsed.map_err(|e| problem("TEST_DESTINATIONS", format!("holds {e}")))
+            })
+            .collect::<Result<_, _>>()?;
+        self.test_code = env
+            .get("TEST_CODE")
+            .map(|raw| OtpCode::custom(raw, "TEST_CODE"))
+            .transpose()
+            .map_err(|_| problem("TEST_CODE", "must be 4 to 10 digits".to_owned()))?;
+        if self.test_destinations.is_empty() {
+            return Ok(self);
+        }
+        if self.environment == "prod" {
+            return Err(problem(
+                "TEST_DESTINATIONS",
+                "must be empty in a prod environment (ENVIRONMENT=prod): test mode would accept a fixed code".to_owned(),
+            ));
+        }
+        if self.test_code.is_none() {
+            return Err(problem(
+                "TEST_CODE",
+                "must be set (4 to 10 digits) when TEST_DESTINATIONS is".to_owned(),
+            ));
+        }
+        Ok(self)
+    }
+
+    /// The fixed code for `destination` when it is a test destination (test mode).
+    pub fn test_code_for(&self, destination: &Destination, length: u8) -> Option<OtpCode> {
+        let pattern = self.test_code.as_ref()?;
+        self.is_test_destination(destination)
+            .then(|| OtpCode::fixed(pattern, length))
+    }
+
+    /// Whether `destination` is one of `TEST_DESTINATIONS`.
+    pub fn is_test_destination(&self, destination: &Destination) -> bool {
+        self.test_destinations.contains(destination)
     }
 
     /// A code's life in milliseconds.
@@ -303,6 +367,30 @@ pub(crate) fn test_config(extra: &[(&str, &str)]) -> Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_mode_needs_a_code_and_is_refused_in_prod() {
+        let on = [
+            ("TEST_DESTINATIONS", "+15005550006, test@twostep.example"),
+            ("TEST_CODE", "123456"),
+        ];
+        let c = Config::from_vars(&test_vars(&on)).expect("valid");
+        assert_eq!(c.test_destinations.len(), 2);
+        let to = &c.test_destinations[1];
+        assert_eq!(
+            c.test_code_for(to, 4).map(|code| code.digits().to_owned()),
+            Some("1234".to_owned())
+        );
+        let prod = [on[0], on[1], ("ENVIRONMENT", "prod")];
+        let e = Config::from_vars(&test_vars(&prod)).expect_err("refused in prod");
+        assert_eq!(e.variable, "TEST_DESTINATIONS");
+        let e = Config::from_vars(&test_vars(&on[..1])).expect_err("no code");
+        assert_eq!(e.variable, "TEST_CODE");
+        let bad = [on[0], ("TEST_CODE", "12ab")];
+        assert!(Config::from_vars(&test_vars(&bad)).is_err());
+        let off = Config::from_vars(&test_vars(&[("ENVIRONMENT", "prod")])).expect("valid");
+        assert!(off.test_code_for(to, 6).is_none());
+    }
 
     #[test]
     fn defaults_follow_the_contract() {

@@ -18,12 +18,13 @@ use aws_sdk_dynamodb::types::{
 use aws_smithy_types::error::display::DisplayErrorContext;
 
 use crate::domain::{
-    Channel, CodeHash, CodeState, ContactRecord, ContactStatus, CurrentCode, Destination, Locale,
-    PersonName, VerificationId, VerificationRecord, VerificationState,
+    ApiKeyId, ApiKeyRecord, Channel, CodeHash, CodeState, ContactRecord, ContactStatus,
+    CurrentCode, Destination, Locale, PersonName, VerificationId, VerificationRecord,
+    VerificationState,
 };
 use crate::store::{
-    AttemptOutcome, ClientSends, DeleteOutcome, KeyClaim, KeyRecord, SendWrite, StaleCursor,
-    StalePage, Store, StoreError, StoredReply,
+    AttemptOutcome, ClientSends, DeleteOutcome, KeyClaim, KeyRecord, LengthCheck, SendWrite,
+    StaleCursor, StalePage, Store, StoreError, StoredReply,
 };
 
 /// The sparse index of unverified contacts by age, which cleanup pages through.
@@ -38,6 +39,9 @@ const VERIFICATION_PREFIX: &str = "V#";
 const IDEMPOTENCY_PREFIX: &str = "I#";
 const CLIENT_PREFIX: &str = "IP#";
 const UNVERIFIED_PARTITION: &str = "u";
+/// The one item that holds every API key, one attribute per key (`k_<id>`).
+const API_KEYS_PK: &str = "KEYS";
+const API_KEY_ATTRIBUTE_PREFIX: &str = "k_";
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -187,8 +191,10 @@ fn contact_from_item(item: &Item) -> Result<ContactRecord, StoreError> {
             state: match r.req_s("code_state")? {
                 "approved" => CodeState::Approved,
                 "failed" => CodeState::Failed,
+                "canceled" => CodeState::Canceled,
                 _ => CodeState::Pending,
             },
+            length: r.opt_n("code_len")?,
         }),
     };
     let recent_sends = match item.get("sends").and_then(|v| v.as_l().ok()) {
@@ -268,6 +274,9 @@ fn contact_to_item(c: &ContactRecord) -> Item {
         item.insert("code_attempts".into(), n(code.attempts));
         item.insert("code_max".into(), n(code.max_attempts));
         item.insert("code_state".into(), s(code.state.as_str()));
+        if let Some(length) = code.length {
+            item.insert("code_len".into(), n(length));
+        }
     }
     if !c.verification_ids.is_empty() {
         item.insert(
@@ -304,11 +313,14 @@ fn verification_from_item(item: &Item) -> Result<VerificationRecord, StoreError>
             "approved" => VerificationState::Approved,
             "replaced" => VerificationState::Replaced,
             "failed" => VerificationState::Failed,
+            "canceled" => VerificationState::Canceled,
+            "expired" => VerificationState::Expired,
             _ => VerificationState::Pending,
         },
         verified_at: r.opt_n("verified_at")?,
         final_attempts: r.opt_n("final_attempts")?,
         max_attempts: r.req_n("max_attempts")?,
+        code_length: r.opt_n("code_len")?,
     })
 }
 
@@ -325,12 +337,33 @@ fn verification_to_item(v: &VerificationRecord) -> Item {
     if let Some(at) = v.verified_at {
         item.insert("verified_at".into(), n(at));
     }
+    if let Some(length) = v.code_length {
+        item.insert("code_len".into(), n(length));
+    }
     // DynamoDB's TTL is in seconds and deletes late: expiry is always checked in code.
     item.insert(
         TTL_ATTRIBUTE.into(),
         n((v.expires_at + OUTCOME_RETENTION_MS) / 1_000),
     );
     item
+}
+
+fn api_key_attribute(id: &ApiKeyId) -> String {
+    format!("{API_KEY_ATTRIBUTE_PREFIX}{id}")
+}
+
+fn api_key_from_attribute(id: &str, value: &AttributeValue) -> Result<ApiKeyRecord, StoreError> {
+    let map = value
+        .as_m()
+        .map_err(|_| StoreError::Corrupt(format!("API key {id} is not a map")))?;
+    let r = Reader(map);
+    Ok(ApiKeyRecord {
+        id: ApiKeyId::parse(id).ok_or_else(|| corrupt(format!("API key id {id}")))?,
+        hash: r.req_s("hash")?.to_owned(),
+        name: r.opt_s("name").unwrap_or_default().to_owned(),
+        created_at: r.req_n("created_at")?,
+        revoked_at: r.opt_n("revoked_at")?,
+    })
 }
 
 // ---- the store -----------------------------------------------------------------------
@@ -628,11 +661,17 @@ impl Store for DynamoStore {
         &self,
         destination: &Destination,
         expected: Option<&VerificationId>,
+        length: LengthCheck,
         now: i64,
     ) -> Result<AttemptOutcome, StoreError> {
         let mut condition = String::from(
             "code_state = :pending AND code_attempts < code_max AND code_expires > :now",
         );
+        condition.push_str(if length.matches_unrecorded {
+            " AND (code_len = :len OR attribute_not_exists(code_len))"
+        } else {
+            " AND code_len = :len"
+        });
         if expected.is_some() {
             condition.push_str(" AND code_id = :id");
         }
@@ -648,6 +687,7 @@ impl Store for DynamoStore {
                 .expression_attribute_values(":pending", s(CodeState::Pending.as_str()))
                 .expression_attribute_values(":now", n(now))
                 .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":len", n(length.length))
                 .return_values(ReturnValue::AllNew)
                 .return_values_on_condition_check_failure(
                     ReturnValuesOnConditionCheckFailure::AllOld,
@@ -735,6 +775,139 @@ impl Store for DynamoStore {
             .await
             .map_err(|e| unavailable("GetItem verification", &e))?;
         out.item().map(verification_from_item).transpose()
+    }
+
+    async fn cancel(
+        &self,
+        destination: &Destination,
+        id: &VerificationId,
+        attempts: u32,
+    ) -> Result<bool, StoreError> {
+        let contact = self
+            .update(contact_key(destination))
+            .update_expression("SET code_state = :canceled ADD ver :one")
+            .condition_expression("code_id = :id AND code_state = :pending")
+            .expression_attribute_values(":canceled", s(CodeState::Canceled.as_str()))
+            .expression_attribute_values(":pending", s(CodeState::Pending.as_str()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":id", s(id.as_str()));
+        let verification = self
+            .update(verification_key(id))
+            .update_expression("SET #state = :canceled, final_attempts = :attempts")
+            .condition_expression("#state = :pending")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":canceled", s(VerificationState::Canceled.as_str()))
+            .expression_attribute_values(":pending", s(VerificationState::Pending.as_str()))
+            .expression_attribute_values(":attempts", n(attempts));
+        self.transact(vec![
+            TransactWriteItem::builder()
+                .update(build(contact.build())?)
+                .build(),
+            TransactWriteItem::builder()
+                .update(build(verification.build())?)
+                .build(),
+        ])
+        .await
+    }
+
+    async fn mark_expired(&self, id: &VerificationId, attempts: u32) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", verification_key(id))
+            .update_expression("SET #state = :expired, final_attempts = :attempts")
+            .condition_expression("#state = :pending")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":attempts", n(attempts))
+            .expression_attribute_values(":expired", s(VerificationState::Expired.as_str()))
+            .expression_attribute_values(":pending", s(VerificationState::Pending.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable("UpdateItem expired", &e)),
+        }
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(API_KEYS_PK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("GetItem API keys", &e))?;
+        let Some(item) = out.item() else {
+            return Ok(Vec::new());
+        };
+        item.iter()
+            .filter_map(|(name, value)| {
+                let id = name.strip_prefix(API_KEY_ATTRIBUTE_PREFIX)?;
+                Some(api_key_from_attribute(id, value))
+            })
+            .collect()
+    }
+
+    async fn add_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        let mut record: Item = HashMap::new();
+        record.insert("hash".into(), s(&key.hash));
+        record.insert("name".into(), s(&key.name));
+        record.insert("created_at".into(), n(key.created_at));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(API_KEYS_PK))
+            .update_expression("SET #key = :record, kind = :kind")
+            .condition_expression("attribute_not_exists(#key)")
+            .expression_attribute_names("#key", api_key_attribute(&key.id))
+            .expression_attribute_values(":record", AttributeValue::M(record))
+            .expression_attribute_values(":kind", s("api-keys"))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::Conflict(None))
+            }
+            Err(e) => Err(unavailable("UpdateItem add API key", &e)),
+        }
+    }
+
+    async fn revoke_api_key(&self, id: &ApiKeyId, now: i64) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(API_KEYS_PK))
+            .update_expression("SET #key.revoked_at = if_not_exists(#key.revoked_at, :now)")
+            .condition_expression("attribute_exists(#key)")
+            .expression_attribute_names("#key", api_key_attribute(id))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable("UpdateItem revoke API key", &e)),
+        }
     }
 
     async fn stale_contacts(

@@ -12,11 +12,12 @@ use serde_json::{Map, Value, json};
 
 use crate::config::Config;
 use crate::domain::{
-    Channel, Destination, EmailAddress, IdempotencyKey, InputError, Locale, PersonName,
-    PhoneNumber, SubmittedCode, VerificationId,
+    ApiKey, Channel, Destination, EmailAddress, IdempotencyKey, InputError, Locale, OtpCode,
+    PersonName, PhoneNumber, SubmittedCode, VerificationId,
 };
+use crate::keyring::{Caller, KeyRing};
 use crate::redirect::RedirectTarget;
-use crate::service::{self, CheckTarget, SendRequest, ServiceError};
+use crate::service::{self, CheckTarget, Core, SendOptions, SendRequest, ServiceError};
 use crate::store::StoredReply;
 
 /// The largest body accepted, in bytes.
@@ -124,12 +125,18 @@ error_codes! {
     AlreadyApproved => "already_approved", CONFLICT, "Already approved";
     /// A newer code went to the same destination.
     Replaced => "replaced", CONFLICT, "Code replaced";
+    /// A keyed caller cancelled the verification.
+    Canceled => "canceled", CONFLICT, "Verification canceled";
     /// No such verification.
     NotFound => "not_found", NOT_FOUND, "Not found";
     /// The `Idempotency-Key` was used with other fields.
     IdempotencyKeyReused => "idempotency_key_reused", UNPROCESSABLE_ENTITY, "Idempotency key reused";
     /// A request with the `Idempotency-Key` is still running.
     IdempotencyKeyInUse => "idempotency_key_in_use", CONFLICT, "Idempotency key in use";
+    /// An `Authorization` that is not a valid, unrevoked API key.
+    InvalidKey => "invalid_key", UNAUTHORIZED, "Invalid API key";
+    /// A keyed option or route without an API key.
+    KeyRequired => "key_required", FORBIDDEN, "Key required";
     /// A dependency is unavailable.
     Unavailable => "unavailable", SERVICE_UNAVAILABLE, "Service unavailable";
 }
@@ -189,6 +196,12 @@ impl ApiError {
                 S::AlreadyApproved => p(C::AlreadyApproved),
                 S::Replaced => p(C::Replaced),
                 S::NotFound(_) => p(C::NotFound),
+                S::Canceled => p(C::Canceled),
+                S::InvalidKey => p(C::InvalidKey),
+                S::KeyRequired(field) => Problem {
+                    field: Some(field),
+                    ..p(C::KeyRequired)
+                },
                 S::Refused(e) => input_problem(e),
                 S::IdempotencyKeyReused => Problem {
                     field: Some(IdempotencyKey::HEADER),
@@ -257,6 +270,12 @@ impl ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if p.code == ErrorCode::InvalidKey {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
         }
         response
     }
@@ -674,7 +693,114 @@ pub enum SignUp {
         locale: Option<Locale>,
         /// The sending client, for the per-client limit.
         client: Option<String>,
+        /// A keyed caller's settings for the new code.
+        options: SendOptions,
     },
+}
+
+/// The request's API key, if it has an `Authorization` header: `Bearer <key>`, or
+/// [`ServiceError::InvalidKey`].
+pub fn api_key(request: &Request) -> Result<Option<ApiKey>, ApiError> {
+    let Some(value) = request.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .and_then(|(_, key)| ApiKey::parse(key.trim()));
+    match key {
+        Some(key) => Ok(Some(key)),
+        None => Err(ServiceError::InvalidKey.into()),
+    }
+}
+
+/// Who is calling: anonymous without `Authorization`, keyed with a valid key; a key that is
+/// not valid is an error on every route.
+pub async fn caller(request: &Request, core: &Core, keys: &KeyRing) -> Result<Caller, ApiError> {
+    match api_key(request)? {
+        None => Ok(Caller::Anonymous),
+        Some(key) => Ok(keys.authenticate(core, &key).await?),
+    }
+}
+
+/// Refuses an anonymous caller: `403 key_required`, naming `what`.
+pub fn require_key(caller: &Caller, what: &'static str) -> Result<(), ApiError> {
+    match caller {
+        Caller::Keyed(_) => Ok(()),
+        Caller::Anonymous => Err(ServiceError::KeyRequired(what).into()),
+    }
+}
+
+/// The keyed settings of a sign-up (`code_length`, `ttl_seconds`, `custom_code`).
+pub fn send_options(fields: &Fields, caller: &Caller) -> Result<SendOptions, ApiError> {
+    for name in ["code_length", "ttl_seconds", "custom_code"] {
+        if fields.get(name)?.is_some() {
+            require_key(caller, name)?;
+        }
+    }
+    let number = |name: &'static str, min: u32, max: u32| -> Result<Option<u32>, InputError> {
+        fields
+            .get(name)?
+            .map(|raw| {
+                // Plain digits without a sign or leading zeros, as the description says.
+                let plain = raw.bytes().all(|b| b.is_ascii_digit()) && !raw.starts_with('0');
+                plain
+                    .then(|| raw.parse::<u32>().ok())
+                    .flatten()
+                    .filter(|n| (min..=max).contains(n))
+                    .ok_or_else(|| InputError::InvalidField {
+                        field: name,
+                        message: format!("must be a whole number from {min} to {max}"),
+                    })
+            })
+            .transpose()
+    };
+    let code_length = number("code_length", 4, 10)?.and_then(|n| u8::try_from(n).ok());
+    let ttl_seconds = number("ttl_seconds", 60, 86_400)?;
+    let custom_code = fields
+        .get("custom_code")?
+        .map(|raw| OtpCode::custom(raw, "custom_code"))
+        .transpose()?;
+    if let (Some(code), Some(length)) = (&custom_code, code_length)
+        && code.length() != length
+    {
+        return Err(InputError::InvalidField {
+            field: "custom_code",
+            message: format!("has {} digits, but code_length is {length}", code.length()),
+        }
+        .into());
+    }
+    Ok(SendOptions {
+        code_length,
+        ttl_seconds,
+        custom_code,
+    })
+}
+
+/// The destinations of a contact lookup: `phone` and/or `email` in the query string.
+pub fn lookup_request(request: &Request, config: &Config) -> Result<Vec<Destination>, ApiError> {
+    let query = request.query_string_parameters();
+    let given = |name: &str| query.first(name).map(str::trim).filter(|v| !v.is_empty());
+    let mut destinations = Vec::new();
+    if let Some(raw) = given("phone") {
+        destinations.push(Destination::Sms(PhoneNumber::parse(
+            raw,
+            config.default_country,
+        )?));
+    }
+    if let Some(raw) = given("email") {
+        destinations.push(Destination::Email(EmailAddress::parse(raw)?));
+    }
+    if destinations.is_empty() {
+        return Err(InputError::MissingDestination {
+            field: "phone",
+            message: "give a phone number or an email address to look up",
+        }
+        .into());
+    }
+    Ok(destinations)
 }
 
 /// The client's key for the per-client send limit: from the source address API Gateway saw
@@ -691,12 +817,16 @@ pub fn client_of(request: &Request) -> Option<String> {
     }
 }
 
-/// Turns sign-up fields into a send, or a resend by `verification_id`, from `client`.
+/// Turns sign-up fields into a send, or a resend by `verification_id`, from `client`
+/// (whose per-client limit does not apply to a keyed caller).
 pub fn sign_up_request(
     fields: &Fields,
     config: &Config,
+    caller: &Caller,
     client: Option<String>,
 ) -> Result<SignUp, ApiError> {
+    let options = send_options(fields, caller)?;
+    let client = client.filter(|_| *caller == Caller::Anonymous);
     if fields.get("phone")?.is_none()
         && fields.get("email")?.is_none()
         && let Some(raw) = fields.get("verification_id")?
@@ -705,10 +835,12 @@ pub fn sign_up_request(
             id: verification_id(raw)?,
             locale: fields.get("locale")?.map(Locale::parse).transpose()?,
             client,
+            options,
         });
     }
     let mut send = send_request(fields, config)?;
     send.client = client;
+    send.options = options;
     Ok(SignUp::Send(send))
 }
 
@@ -761,6 +893,7 @@ pub fn send_request(fields: &Fields, config: &Config) -> Result<SendRequest, Inp
             .transpose()?,
         locale: fields.get("locale")?.map(Locale::parse).transpose()?,
         client: None,
+        options: SendOptions::default(),
     })
 }
 
@@ -791,7 +924,8 @@ pub fn check_request(
         }
         .into());
     }
-    let code = SubmittedCode::parse(fields.get("code")?.unwrap_or_default(), config.code_length)?;
+    let code =
+        SubmittedCode::parse_any(fields.get("code")?.unwrap_or_default(), config.code_length)?;
     let target = if let Some(raw) = id {
         CheckTarget::Id(verification_id(raw)?)
     } else if let Some(raw) = phone {
@@ -940,6 +1074,9 @@ mod tests {
             S::AlreadyApproved.into(),
             S::Replaced.into(),
             S::NotFound("").into(),
+            S::Canceled.into(),
+            S::InvalidKey.into(),
+            S::KeyRequired("code_length").into(),
             S::Unavailable(String::new()).into(),
             S::IdempotencyKeyReused.into(),
             S::IdempotencyKeyInUse.into(),
@@ -1061,6 +1198,9 @@ mod tests {
             (S::AlreadyApproved, 409, "already_approved"),
             (S::Replaced, 409, "replaced"),
             (S::NotFound("no verification has this id"), 404, "not_found"),
+            (S::Canceled, 409, "canceled"),
+            (S::InvalidKey, 401, "invalid_key"),
+            (S::KeyRequired("custom_code"), 403, "key_required"),
             (S::Unavailable("throttled".to_owned()), 503, "unavailable"),
             (S::IdempotencyKeyReused, 422, "idempotency_key_reused"),
             (S::IdempotencyKeyInUse, 409, "idempotency_key_in_use"),
@@ -1096,16 +1236,19 @@ mod tests {
         let config = crate::config::test_config(&[]);
         let client = Some(service::client_key("198.51.100.7"));
         let fields = |body: &str| parse_fields(&post("application/json", body)).expect("fields");
-        match sign_up_request(
-            &fields(r#"{"phone":"+4989202451100"}"#),
-            &config,
-            client.clone(),
-        ) {
+        let anonymous = Caller::Anonymous;
+        let keyed = Caller::Keyed(crate::domain::ApiKeyId::parse("0123456789ab").expect("id"));
+        let phone = fields(r#"{"phone":"+4989202451100"}"#);
+        match sign_up_request(&phone, &config, &anonymous, client.clone()) {
             Ok(SignUp::Send(send)) => assert_eq!(send.client, client),
             other => panic!("{other:?}"),
         }
+        match sign_up_request(&phone, &config, &keyed, client.clone()) {
+            Ok(SignUp::Send(send)) => assert_eq!(send.client, None, "keyed: no per-client limit"),
+            other => panic!("{other:?}"),
+        }
         let resend = fields(r#"{"verification_id":"01JD3Z6Q0Y4S8V1M2N3P4Q5R6S"}"#);
-        match sign_up_request(&resend, &config, client.clone()) {
+        match sign_up_request(&resend, &config, &anonymous, client.clone()) {
             Ok(SignUp::Resend { client: c, .. }) => assert_eq!(c, client),
             other => panic!("{other:?}"),
         }

@@ -25,17 +25,20 @@ pub enum Metric {
     Lockouts,
     /// A send was refused by the cooldown, the destination's window or the client's limit.
     RateLimited,
+    /// Outcome events that EventBridge did not take (after the SDK's retries).
+    EventsNotPublished,
 }
 
 impl Metric {
     /// Every metric, for documentation and tests.
-    pub const ALL: [Metric; 6] = [
+    pub const ALL: [Metric; 7] = [
         Metric::CodesSent,
         Metric::DeliveryFailures,
         Metric::Approvals,
         Metric::WrongCodes,
         Metric::Lockouts,
         Metric::RateLimited,
+        Metric::EventsNotPublished,
     ];
 
     /// The metric's CloudWatch name.
@@ -47,6 +50,7 @@ impl Metric {
             Metric::WrongCodes => "WrongCodes",
             Metric::Lockouts => "Lockouts",
             Metric::RateLimited => "RateLimited",
+            Metric::EventsNotPublished => "EventsNotPublished",
         }
     }
 }

@@ -11,11 +11,12 @@ use crate::domain::{
     IdempotencyKey, InputError, Locale, OtpCode, PersonName, SubmittedCode, VerificationId,
     VerificationRecord, VerificationState, VerificationStatus,
 };
+use crate::events::{Event, EventSink, EventType};
 use crate::messages::MessageBuilder;
 use crate::metrics::{Metric, Metrics};
 use crate::store::{
-    AttemptOutcome, ClientSends, ClientSlot, DeleteOutcome, KeyClaim, KeyRecord, SendWrite,
-    StaleCursor, Store, StoreError, StoredReply,
+    AttemptOutcome, ClientSends, ClientSlot, DeleteOutcome, KeyClaim, KeyRecord, LengthCheck,
+    SendWrite, StaleCursor, Store, StoreError, StoredReply,
 };
 
 /// Wall-clock time in unix milliseconds; a trait so tests can move it.
@@ -48,6 +49,55 @@ pub struct Core {
     pub clock: Arc<dyn Clock>,
     /// Where operational metrics go.
     pub metrics: Arc<dyn Metrics>,
+    /// Where outcome events go.
+    pub events: Arc<dyn EventSink>,
+}
+
+impl Core {
+    /// Publishes outcome events. Never fails the request: the outcome is stored already,
+    /// and stays readable by its status; a failure is logged and counted.
+    async fn publish(&self, events: &[Event]) {
+        if let Err(e) = self.events.publish(events).await {
+            for event in events {
+                tracing::error!(verification_id = %event.verification_id, event = event.kind.as_str(), error = %e, "event not published");
+                let channel = if event.channel == Channel::Email.as_str() {
+                    Channel::Email
+                } else {
+                    Channel::Sms
+                };
+                self.metrics.count(
+                    Metric::EventsNotPublished,
+                    channel,
+                    &[("verification_id", &event.verification_id)],
+                );
+            }
+        }
+    }
+
+    /// An event about verification `id` to `destination`, now.
+    fn event(&self, kind: EventType, id: &VerificationId, destination: &Destination) -> Event {
+        Event::new(
+            kind,
+            id,
+            destination,
+            destination.channel(),
+            self.config.is_test_destination(destination),
+            self.clock.now_ms(),
+        )
+    }
+
+    /// Records that verification `id` was seen past its expiry, after `attempts` checks,
+    /// and the first time, says so.
+    async fn note_expired(&self, id: &VerificationId, destination: &Destination, attempts: u32) {
+        match self.store.mark_expired(id, attempts).await {
+            Ok(true) => {
+                self.publish(&[self.event(EventType::Expired, id, destination)])
+                    .await;
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(verification_id = %id, error = %e, "expiry not recorded"),
+        }
+    }
 }
 
 /// An operation's refusal or failure. The HTTP layer maps each to its status and `code`.
@@ -98,6 +148,15 @@ pub enum ServiceError {
     /// No such verification (or, by destination, no pending one).
     #[error("{0}")]
     NotFound(&'static str),
+    /// The verification was cancelled.
+    #[error("this verification was canceled")]
+    Canceled,
+    /// A keyed option or route without an API key.
+    #[error("{0}: this needs an API key (Authorization: Bearer <key>)")]
+    KeyRequired(&'static str),
+    /// An `Authorization` that is not a valid, unrevoked API key.
+    #[error("the API key is not valid")]
+    InvalidKey,
     /// A dependency failed; details are logged, never shown.
     #[error("a dependency is unavailable")]
     Unavailable(String),
@@ -141,8 +200,21 @@ pub struct SendRequest {
     /// The message language, if one was asked for.
     pub locale: Option<Locale>,
     /// The sending client (see [`client_key`]), for the per-client limit; `None` when the
-    /// request did not come through the HTTP API.
+    /// request did not come through the HTTP API, or came with an API key.
     pub client: Option<String>,
+    /// A keyed caller's settings for this code.
+    pub options: SendOptions,
+}
+
+/// A keyed caller's settings for one code (`docs/integrations/README.md`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendOptions {
+    /// Digits, instead of `CODE_LENGTH`.
+    pub code_length: Option<u8>,
+    /// The code's life in seconds, instead of `CODE_TTL_SECONDS`.
+    pub ttl_seconds: Option<u32>,
+    /// A code the caller chose.
+    pub custom_code: Option<OtpCode>,
 }
 
 /// The key of a client's send log: a hash of its source address, so the table holds no
@@ -232,7 +304,19 @@ async fn send_code(
 ) -> Result<SendOutcome, ServiceError> {
     let config = &core.config;
     let destination = &request.destination;
-    check_destination(config, destination)?;
+    let test = config.is_test_destination(destination);
+    if !test {
+        check_destination(config, destination)?;
+    }
+    let options = &request.options;
+    let code_length = options
+        .custom_code
+        .as_ref()
+        .map(OtpCode::length)
+        .or(options.code_length)
+        .unwrap_or(config.code_length);
+    let ttl_seconds = options.ttl_seconds.unwrap_or(config.code_ttl_seconds);
+    let ttl_ms = i64::from(ttl_seconds) * 1_000;
     // The first try reads nothing and writes as for a new contact: if the contact exists,
     // the refused write hands it back, and the second try decides from it. A first send is
     // thus one request, a resend two.
@@ -301,8 +385,15 @@ async fn send_code(
         };
 
         let id = VerificationId::generate(now).map_err(random_failure)?;
-        let code = OtpCode::generate(config.code_length).map_err(random_failure)?;
-        let expires_at = now + config.code_ttl_ms();
+        let code = match (
+            &options.custom_code,
+            config.test_code_for(destination, code_length),
+        ) {
+            (Some(custom), _) => custom.clone(),
+            (None, Some(fixed)) => fixed,
+            (None, None) => OtpCode::generate(code_length).map_err(random_failure)?,
+        };
+        let expires_at = now + ttl_ms;
         let locale = request
             .locale
             .clone()
@@ -351,6 +442,7 @@ async fn send_code(
                 attempts: 0,
                 max_attempts: config.max_check_attempts,
                 state: CodeState::Pending,
+                length: Some(code_length),
             }),
             verification_ids,
             version: existing.as_ref().map_or(1, |c| c.version + 1),
@@ -367,6 +459,7 @@ async fn send_code(
                 verified_at: None,
                 final_attempts: None,
                 max_attempts: config.max_check_attempts,
+                code_length: Some(code_length),
             },
             contact,
             replaced,
@@ -399,10 +492,14 @@ async fn send_code(
 
         let messages = MessageBuilder::new(
             &config.brand_name,
-            config.code_ttl_seconds,
+            ttl_seconds,
             config.webotp_domain.as_deref(),
         );
         let delivered = match destination {
+            _ if test => {
+                tracing::info!(to = %destination.masked(), verification_id = %id, "test destination: no message sent");
+                Ok(())
+            }
             Destination::Sms(phone) => sender.send_sms(phone, &messages.sms(&locale, &code)).await,
             Destination::Email(email) => {
                 sender
@@ -419,9 +516,14 @@ async fn send_code(
             {
                 tracing::error!(verification_id = %id, error = %e, "could not record the failed delivery");
             }
+            core.publish(&[core.event(EventType::DeliveryFailed, &id, destination)])
+                .await;
             return Err(ServiceError::DeliveryFailed);
         }
         tracing::info!(to = %destination.masked(), channel = destination.channel().as_str(), verification_id = %id, "code sent");
+        let mut sent = core.event(EventType::Sent, &id, destination);
+        sent.expires_at = Some(crate::http::rfc3339(expires_at));
+        core.publish(&[sent]).await;
         return Ok(SendOutcome {
             verification_id: id,
             channel: destination.channel(),
@@ -468,11 +570,13 @@ pub async fn resend(
     id: &VerificationId,
     locale: Option<Locale>,
     client: Option<String>,
+    options: SendOptions,
 ) -> Result<SendOutcome, ServiceError> {
     let (record, view) = record_and_status(core, id).await?;
     match view.status {
         VerificationStatus::Approved => return Err(ServiceError::AlreadyApproved),
         VerificationStatus::Replaced => return Err(ServiceError::Replaced),
+        VerificationStatus::Canceled => return Err(ServiceError::Canceled),
         _ => {}
     }
     let destination = record.destination;
@@ -482,6 +586,7 @@ pub async fn resend(
         last_name: None,
         locale,
         client,
+        options,
     };
     send(core, hasher, sender, request).await
 }
@@ -495,18 +600,33 @@ pub async fn check(
     code: &SubmittedCode,
 ) -> Result<Approval, ServiceError> {
     let now = core.clock.now_ms();
+    let default_length = core.config.code_length;
+    // A code of a length that no verification here has is a format error, as before any
+    // lookup; one of the usual length may match a code stored before lengths were.
+    let length = LengthCheck {
+        length: code.length(),
+        matches_unrecorded: code.length() == default_length,
+    };
+    let wrong_length = |expected: Option<u8>| {
+        let expected = expected.unwrap_or(default_length);
+        (expected != code.length()).then(|| ServiceError::Refused(code.wrong_length(expected)))
+    };
     let (destination, by_id) = match target {
         CheckTarget::Destination(d) => (d, None),
         CheckTarget::Id(id) => {
-            let record = core
-                .store
-                .verification(&id)
-                .await?
-                .ok_or(ServiceError::NotFound("no verification has this id"))?;
+            let Some(record) = core.store.verification(&id).await? else {
+                return Err(wrong_length(None)
+                    .unwrap_or(ServiceError::NotFound("no verification has this id")));
+            };
+            if let Some(e) = wrong_length(record.code_length) {
+                return Err(e);
+            }
             match record.state {
                 VerificationState::Approved => return Err(ServiceError::AlreadyApproved),
                 VerificationState::Replaced => return Err(ServiceError::Replaced),
                 VerificationState::Failed => return Err(ServiceError::Expired(NEVER_DELIVERED)),
+                VerificationState::Canceled => return Err(ServiceError::Canceled),
+                VerificationState::Expired => return Err(ServiceError::Expired(EXPIRED)),
                 VerificationState::Pending => {}
             }
             (record.destination.clone(), Some(record))
@@ -515,53 +635,92 @@ pub async fn check(
     let expected = by_id.as_ref().map(|r| &r.id);
     let counted = match core
         .store
-        .count_attempt(&destination, expected, now)
+        .count_attempt(&destination, expected, length, now)
         .await?
     {
         AttemptOutcome::Counted(code) => code,
         AttemptOutcome::Refused(contact) => {
-            return Err(refusal(contact.as_ref(), by_id.as_ref(), now));
+            if by_id.is_none()
+                && let Some(e) =
+                    wrong_length(contact.as_ref().and_then(|c| c.current.as_ref()?.length))
+            {
+                return Err(e);
+            }
+            return Err(refused(core, &destination, contact.as_ref(), by_id.as_ref(), now).await);
         }
     };
     let channel = destination.channel();
-    if !hasher.matches(&counted.verification_id, code, &counted.hash) {
-        tracing::info!(verification_id = %counted.verification_id, remaining = counted.attempts_remaining(), "incorrect code");
-        let id = counted.verification_id.to_string();
-        let properties = [("verification_id", id.as_str())];
+    let id = counted.verification_id.clone();
+    if !hasher.matches(&id, code, &counted.hash) {
+        let remaining = counted.attempts_remaining();
+        tracing::info!(verification_id = %id, remaining, "incorrect code");
+        let id_text = id.to_string();
+        let properties = [("verification_id", id_text.as_str())];
         core.metrics.count(Metric::WrongCodes, channel, &properties);
-        if counted.attempts_remaining() == 0 {
+        let mut wrong = core.event(EventType::IncorrectCode, &id, &destination);
+        wrong.attempts_remaining = Some(remaining);
+        let mut events = vec![wrong];
+        if remaining == 0 {
             core.metrics.count(Metric::Lockouts, channel, &properties);
+            let mut locked = core.event(EventType::Locked, &id, &destination);
+            locked.attempts_remaining = Some(0);
+            events.push(locked);
         }
+        core.publish(&events).await;
         return Err(ServiceError::IncorrectCode {
-            attempts_remaining: counted.attempts_remaining(),
+            attempts_remaining: remaining,
         });
     }
-    if core
-        .store
-        .approve(&destination, &counted.verification_id, now)
-        .await?
-    {
-        tracing::info!(verification_id = %counted.verification_id, "approved");
-        let id = counted.verification_id.to_string();
+    if core.store.approve(&destination, &id, now).await? {
+        tracing::info!(verification_id = %id, "approved");
+        let id_text = id.to_string();
         core.metrics
-            .count(Metric::Approvals, channel, &[("verification_id", &id)]);
+            .count(Metric::Approvals, channel, &[("verification_id", &id_text)]);
+        core.publish(&[core.event(EventType::Approved, &id, &destination)])
+            .await;
         return Ok(Approval {
-            verification_id: counted.verification_id,
+            verification_id: id,
             verified_at: now,
         });
     }
     // Something changed between the count and the approval (a concurrent right code, a
-    // resend): read the contact again and say what.
+    // resend, a cancel): read the contact again and say what.
     let contact = core.store.contact(&destination).await?;
-    let mut reason = refusal(contact.as_ref(), by_id.as_ref(), now);
     if by_id.is_none()
-        && matches!(contact.as_ref().and_then(|c| c.current.as_ref()), Some(c) if c.verification_id != counted.verification_id)
+        && matches!(contact.as_ref().and_then(|c| c.current.as_ref()), Some(c) if c.verification_id != id)
     {
-        reason = ServiceError::NotFound(NO_PENDING);
+        return Err(ServiceError::NotFound(NO_PENDING));
     }
-    Err(reason)
+    Err(refused(core, &destination, contact.as_ref(), by_id.as_ref(), now).await)
 }
 
+/// Why an attempt was not counted ([`refusal`]); an expiry seen here is recorded once.
+async fn refused(
+    core: &Core,
+    destination: &Destination,
+    contact: Option<&ContactRecord>,
+    by_id: Option<&VerificationRecord>,
+    now: i64,
+) -> ServiceError {
+    let reason = refusal(contact, by_id, now);
+    if matches!(reason, ServiceError::Expired(EXPIRED)) {
+        // The expired code is the contact's current one, or (by id) one whose contact has
+        // moved on to a newer code, with its checks unknown here.
+        let current = contact.and_then(|c| c.current.as_ref());
+        let expired = match (by_id, current) {
+            (Some(v), Some(c)) if c.verification_id == v.id => Some((&v.id, c.attempts)),
+            (Some(v), _) => Some((&v.id, 0)),
+            (None, Some(c)) => Some((&c.verification_id, c.attempts)),
+            (None, None) => None,
+        };
+        if let Some((id, attempts)) = expired {
+            core.note_expired(id, destination, attempts).await;
+        }
+    }
+    reason
+}
+
+const EXPIRED: &str = "the code has expired";
 const NEVER_DELIVERED: &str = "this code was never delivered; request a new one";
 const NO_PENDING: &str = "there is no pending verification for this destination";
 
@@ -575,7 +734,7 @@ fn refusal(
     let current = contact.and_then(|c| c.current.as_ref());
     let Some(code) = current else {
         return match by_id {
-            Some(v) if v.expires_at <= now => ServiceError::Expired("the code has expired"),
+            Some(v) if v.expires_at <= now => ServiceError::Expired(EXPIRED),
             _ => ServiceError::NotFound(NO_PENDING),
         };
     };
@@ -583,7 +742,7 @@ fn refusal(
         && code.verification_id != v.id
     {
         return if v.expires_at <= now {
-            ServiceError::Expired("the code has expired")
+            ServiceError::Expired(EXPIRED)
         } else {
             ServiceError::Replaced
         };
@@ -591,10 +750,11 @@ fn refusal(
     match code.state {
         CodeState::Approved if by_id.is_some() => ServiceError::AlreadyApproved,
         CodeState::Failed if by_id.is_some() => ServiceError::Expired(NEVER_DELIVERED),
-        CodeState::Approved | CodeState::Failed => ServiceError::NotFound(NO_PENDING),
-        CodeState::Pending if code.expires_at <= now => {
-            ServiceError::Expired("the code has expired")
+        CodeState::Canceled if by_id.is_some() => ServiceError::Canceled,
+        CodeState::Approved | CodeState::Failed | CodeState::Canceled => {
+            ServiceError::NotFound(NO_PENDING)
         }
+        CodeState::Pending if code.expires_at <= now => ServiceError::Expired(EXPIRED),
         CodeState::Pending if code.attempts >= code.max_attempts => ServiceError::TooManyAttempts {
             retry_after: seconds_until(contact.map_or(now, |c| c.cooldown_until), now),
         },
@@ -643,6 +803,8 @@ async fn record_and_status(
         VerificationState::Approved => (VerificationStatus::Approved, settled_remaining),
         VerificationState::Replaced => (VerificationStatus::Replaced, settled_remaining),
         VerificationState::Failed => (VerificationStatus::Failed, settled_remaining),
+        VerificationState::Canceled => (VerificationStatus::Canceled, settled_remaining),
+        VerificationState::Expired => (VerificationStatus::Expired, settled_remaining),
         VerificationState::Pending => {
             let contact = core.store.contact(&record.destination).await?;
             match contact
@@ -653,6 +815,7 @@ async fn record_and_status(
                     let status = match code.state {
                         CodeState::Approved => VerificationStatus::Approved,
                         CodeState::Failed => VerificationStatus::Failed,
+                        CodeState::Canceled => VerificationStatus::Canceled,
                         CodeState::Pending if code.expires_at <= now => VerificationStatus::Expired,
                         CodeState::Pending if code.attempts >= code.max_attempts => {
                             VerificationStatus::Locked
@@ -666,6 +829,11 @@ async fn record_and_status(
             }
         }
     };
+    if status == VerificationStatus::Expired && record.state == VerificationState::Pending {
+        let attempts = record.max_attempts.saturating_sub(attempts_remaining);
+        core.note_expired(&record.id, &record.destination, attempts)
+            .await;
+    }
     let view = StatusView {
         verification_id: record.id.clone(),
         status,
@@ -675,6 +843,81 @@ async fn record_and_status(
         attempts_remaining,
     };
     Ok((record, view))
+}
+
+// ---- cancel and lookup (keyed) -------------------------------------------------------
+
+/// Cancels a pending (or locked) verification: its code stops working. Cancelling a
+/// cancelled verification answers the same, so that a retry is safe.
+pub async fn cancel(core: &Core, id: &VerificationId) -> Result<StatusView, ServiceError> {
+    let (record, view) = record_and_status(core, id).await?;
+    if !cancellable(view.status)? {
+        return Ok(view);
+    }
+    let attempts = record.max_attempts.saturating_sub(view.attempts_remaining);
+    if core.store.cancel(&record.destination, id, attempts).await? {
+        tracing::info!(verification_id = %id, "canceled");
+        core.publish(&[core.event(EventType::Canceled, id, &record.destination)])
+            .await;
+        return Ok(StatusView {
+            status: VerificationStatus::Canceled,
+            ..view
+        });
+    }
+    // Changed meanwhile (approved, replaced, cancelled by another request): say what.
+    let (_, now) = record_and_status(core, id).await?;
+    match cancellable(now.status)? {
+        false => Ok(now),
+        true => Err(ServiceError::Unavailable(
+            "the verification changed during the cancel; retry".to_owned(),
+        )),
+    }
+}
+
+/// Whether a verification with this status can be cancelled (`Ok(false)`: it already is);
+/// the refusal for the others.
+fn cancellable(status: VerificationStatus) -> Result<bool, ServiceError> {
+    match status {
+        VerificationStatus::Pending | VerificationStatus::Locked => Ok(true),
+        VerificationStatus::Canceled => Ok(false),
+        VerificationStatus::Approved => Err(ServiceError::AlreadyApproved),
+        VerificationStatus::Replaced => Err(ServiceError::Replaced),
+        VerificationStatus::Expired => Err(ServiceError::Expired(EXPIRED)),
+        VerificationStatus::Failed => Err(ServiceError::Expired(NEVER_DELIVERED)),
+    }
+}
+
+/// What a lookup tells about one destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactView {
+    /// SMS or email.
+    pub channel: Channel,
+    /// The masked destination.
+    pub to: String,
+    /// Verified or not.
+    pub status: ContactStatus,
+    /// When it was first verified (unix ms).
+    pub verified_at: Option<i64>,
+}
+
+/// The known contacts among `destinations` (one read each), for an IVR that chooses where
+/// to send a PIN.
+pub async fn lookup(
+    core: &Core,
+    destinations: &[Destination],
+) -> Result<Vec<ContactView>, ServiceError> {
+    let mut found = Vec::new();
+    for destination in destinations {
+        if let Some(contact) = core.store.contact(destination).await? {
+            found.push(ContactView {
+                channel: destination.channel(),
+                to: destination.masked(),
+                status: contact.status,
+                verified_at: contact.verified_at,
+            });
+        }
+    }
+    Ok(found)
 }
 
 // ---- idempotency ---------------------------------------------------------------------
@@ -695,9 +938,13 @@ fn sha256_hex(parts: &[&str]) -> String {
     crate::domain::hex(&hasher.finalize())
 }
 
-/// How a key is stored: hashed, so the table never holds the client's key.
-fn key_hash(key: &IdempotencyKey) -> String {
-    sha256_hex(&["signup", key.as_str()])
+/// How a key is stored: hashed, so the table never holds the client's key. A keyed
+/// caller's keys are its own (`scope`, its API key's id): two servers cannot collide.
+fn key_hash(scope: Option<&str>, key: &IdempotencyKey) -> String {
+    match scope {
+        None => sha256_hex(&["signup", key.as_str()]),
+        Some(scope) => sha256_hex(&["signup", scope, key.as_str()]),
+    }
 }
 
 /// The request's fingerprint: a hash of its fields in a fixed order.
@@ -714,12 +961,13 @@ pub fn fingerprint<'a>(fields: impl IntoIterator<Item = (&'a str, &'a str)>) -> 
 /// first request runs, [`ServiceError::IdempotencyKeyInUse`].
 pub async fn claim_idempotency_key(
     core: &Core,
+    scope: Option<&str>,
     key: &IdempotencyKey,
     fingerprint: &str,
 ) -> Result<Option<StoredReply>, ServiceError> {
     let now = core.clock.now_ms();
     let claim = KeyRecord {
-        key_hash: key_hash(key),
+        key_hash: key_hash(scope, key),
         fingerprint: fingerprint.to_owned(),
         started_at: now,
         expires_at: now + IDEMPOTENCY_WINDOW_MS,
@@ -741,12 +989,14 @@ pub async fn claim_idempotency_key(
 /// store cannot be written, the claim ends by itself after a minute.
 pub async fn settle_idempotency_key(
     core: &Core,
+    scope: Option<&str>,
     key: &IdempotencyKey,
     reply: Option<&StoredReply>,
 ) {
+    let hash = key_hash(scope, key);
     let result = match reply {
-        Some(reply) => core.store.record_reply(&key_hash(key), reply).await,
-        None => core.store.release_key(&key_hash(key)).await,
+        Some(reply) => core.store.record_reply(&hash, reply).await,
+        None => core.store.release_key(&hash).await,
     };
     if let Err(e) = result {
         tracing::warn!(error = %e, "idempotency key not settled");
@@ -836,6 +1086,7 @@ mod tests {
     use super::*;
     use crate::delivery::memory::{RecordingSender, Sent};
     use crate::domain::{Country, EmailAddress, PhoneNumber};
+    use crate::events::memory::RecordingEvents;
     use crate::metrics::RecordingMetrics;
     use crate::store::memory::MemoryStore;
 
@@ -849,6 +1100,7 @@ mod tests {
     struct Harness {
         core: Core,
         metrics: Arc<RecordingMetrics>,
+        events: Arc<RecordingEvents>,
         store: Arc<MemoryStore>,
         clock: Arc<TestClock>,
         sender: RecordingSender,
@@ -860,6 +1112,7 @@ mod tests {
             let store = Arc::new(MemoryStore::new());
             let clock = Arc::new(TestClock(AtomicI64::new(1_800_000_000_000)));
             let metrics = Arc::new(RecordingMetrics::default());
+            let events = Arc::new(RecordingEvents::default());
             let config = crate::config::test_config(extra);
             Self {
                 core: Core {
@@ -867,7 +1120,9 @@ mod tests {
                     store: store.clone(),
                     clock: clock.clone(),
                     metrics: metrics.clone(),
+                    events: events.clone(),
                 },
+                events,
                 metrics,
                 store,
                 clock,
@@ -887,6 +1142,7 @@ mod tests {
                 last_name: None,
                 locale: None,
                 client: None,
+                options: SendOptions::default(),
             };
             send(&self.core, &self.hasher, &self.sender, request).await
         }
@@ -896,9 +1152,286 @@ mod tests {
         }
 
         async fn check(&self, target: CheckTarget, code: &str) -> Result<Approval, ServiceError> {
-            let code = SubmittedCode::parse(code, 6).expect("format");
+            let code = SubmittedCode::parse_any(code, 6).expect("format");
             check(&self.core, &self.hasher, target, &code).await
         }
+
+        /// A keyed send with `options`.
+        async fn send_with(
+            &self,
+            to: &Destination,
+            options: SendOptions,
+        ) -> Result<SendOutcome, ServiceError> {
+            let request = SendRequest {
+                destination: to.clone(),
+                first_name: None,
+                last_name: None,
+                locale: None,
+                client: None,
+                options,
+            };
+            send(&self.core, &self.hasher, &self.sender, request).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_keyed_code_length_and_ttl_are_used_and_checked_against_that_length() {
+        let h = Harness::new(&[]);
+        let options = SendOptions {
+            code_length: Some(4),
+            ttl_seconds: Some(120),
+            custom_code: None,
+        };
+        let sent = h.send_with(&phone(), options).await.expect("sent");
+        assert_eq!(sent.expires_at, h.clock.now_ms() + 120_000);
+        let code = h.sender.last_code(4).expect("a 4-digit code");
+        let by_phone = || CheckTarget::Destination(phone());
+        let six = h.check(by_phone(), &format!("{code}00")).await;
+        assert!(
+            matches!(&six, Err(ServiceError::Refused(InputError::InvalidCodeFormat(m))) if m.contains("4 digits")),
+            "{six:?}"
+        );
+        let by_id = h
+            .check(CheckTarget::Id(sent.verification_id.clone()), "123456")
+            .await;
+        assert!(matches!(by_id, Err(ServiceError::Refused(_))), "{by_id:?}");
+        let view = status(&h.core, &sent.verification_id)
+            .await
+            .expect("status");
+        assert_eq!(
+            view.attempts_remaining, 5,
+            "a code of the wrong length counts nothing"
+        );
+        h.check(by_phone(), &code).await.expect("approved");
+    }
+
+    #[tokio::test]
+    async fn a_custom_code_is_delivered_and_checked_like_a_generated_one() {
+        let h = Harness::new(&[]);
+        let custom = OtpCode::custom("48151623", "custom_code").expect("digits");
+        let options = SendOptions {
+            custom_code: Some(custom),
+            ..SendOptions::default()
+        };
+        let sent = h.send_with(&phone(), options).await.expect("sent");
+        assert_eq!(h.sender.last_code(8).as_deref(), Some("48151623"));
+        h.check(CheckTarget::Id(sent.verification_id), "4815 1623")
+            .await
+            .expect("approved");
+    }
+
+    #[tokio::test]
+    async fn a_test_destination_gets_the_fixed_code_cut_to_length_and_no_message() {
+        let h = Harness::new(&[
+            ("TEST_DESTINATIONS", "+4989202451100"),
+            ("TEST_CODE", "123456"),
+        ]);
+        let options = SendOptions {
+            code_length: Some(8),
+            ..SendOptions::default()
+        };
+        let sent = h.send_with(&phone(), options).await.expect("sent");
+        assert!(
+            h.sender.sent().is_empty(),
+            "no message to a test destination"
+        );
+        let events = h.events.events();
+        assert!(events[0].test, "{events:?}");
+        h.check(CheckTarget::Id(sent.verification_id), "12345612")
+            .await
+            .expect("the test code, repeated to 8 digits");
+    }
+
+    #[tokio::test]
+    async fn a_keyed_send_is_still_held_to_the_destinations_cooldown() {
+        let h = Harness::new(&[]);
+        let options = || SendOptions {
+            code_length: Some(4),
+            ..SendOptions::default()
+        };
+        h.send_with(&phone(), options()).await.expect("sent");
+        let again = h.send_with(&phone(), options()).await;
+        assert!(
+            matches!(again, Err(ServiceError::ResendTooSoon { .. })),
+            "{again:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cancel_stops_the_code_and_is_safe_to_repeat() {
+        let h = Harness::new(&[]);
+        let sent = h.send(&phone()).await.expect("sent");
+        let code = h.last_code();
+        let id = sent.verification_id.clone();
+        h.check(CheckTarget::Id(id.clone()), &wrong(&code))
+            .await
+            .expect_err("wrong");
+        let canceled = cancel(&h.core, &id).await.expect("canceled");
+        assert_eq!(canceled.status, VerificationStatus::Canceled);
+        assert_eq!(canceled.attempts_remaining, 4);
+        let again = cancel(&h.core, &id).await.expect("a retry is fine");
+        assert_eq!(again.status, VerificationStatus::Canceled);
+        let by_id = h.check(CheckTarget::Id(id.clone()), &code).await;
+        assert!(matches!(by_id, Err(ServiceError::Canceled)), "{by_id:?}");
+        let by_phone = h.check(CheckTarget::Destination(phone()), &code).await;
+        assert!(
+            matches!(by_phone, Err(ServiceError::NotFound(_))),
+            "{by_phone:?}"
+        );
+        assert_eq!(
+            status(&h.core, &id).await.expect("status").status,
+            VerificationStatus::Canceled
+        );
+        let resend_it = resend(
+            &h.core,
+            &h.hasher,
+            &h.sender,
+            &id,
+            None,
+            None,
+            SendOptions::default(),
+        )
+        .await;
+        assert!(
+            matches!(resend_it, Err(ServiceError::Canceled)),
+            "{resend_it:?}"
+        );
+        assert_eq!(
+            h.events.kinds(),
+            [
+                EventType::Sent,
+                EventType::IncorrectCode,
+                EventType::Canceled
+            ],
+            "one canceled event for two cancels"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_approved_or_expired_verification_is_not_canceled() {
+        let h = Harness::new(&[("CODE_TTL_SECONDS", "60"), ("RESEND_COOLDOWN_SECONDS", "0")]);
+        let sent = h.send(&phone()).await.expect("sent");
+        h.check(
+            CheckTarget::Id(sent.verification_id.clone()),
+            &h.last_code(),
+        )
+        .await
+        .expect("approved");
+        let approved = cancel(&h.core, &sent.verification_id).await;
+        assert!(
+            matches!(approved, Err(ServiceError::AlreadyApproved)),
+            "{approved:?}"
+        );
+        let later = h.send(&phone()).await.expect("sent");
+        h.advance(60);
+        let expired = cancel(&h.core, &later.verification_id).await;
+        assert!(
+            matches!(expired, Err(ServiceError::Expired(_))),
+            "{expired:?}"
+        );
+        let unknown = cancel(&h.core, &VerificationId::generate(1).expect("rng")).await;
+        assert!(
+            matches!(unknown, Err(ServiceError::NotFound(_))),
+            "{unknown:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn every_outcome_is_an_event_without_code_or_full_destination() {
+        let h = Harness::new(&[("MAX_CHECK_ATTEMPTS", "2"), ("CODE_TTL_SECONDS", "60")]);
+        let email = Destination::Email(EmailAddress::parse("ada@example.com").expect("valid"));
+        h.sender.set_failing(true);
+        h.send(&email).await.expect_err("delivery failed");
+        h.sender.set_failing(false);
+        let first = h.send(&phone()).await.expect("sent");
+        let code = h.last_code();
+        let by_phone = || CheckTarget::Destination(phone());
+        h.check(by_phone(), &wrong(&code)).await.expect_err("wrong");
+        h.check(by_phone(), &code).await.expect("approved");
+        h.advance(30);
+        let second = h.send(&phone()).await.expect("sent");
+        let code2 = h.last_code();
+        h.check(by_phone(), &wrong(&code2))
+            .await
+            .expect_err("wrong");
+        h.check(by_phone(), &wrong(&code2))
+            .await
+            .expect_err("locked");
+        h.advance(30);
+        let third = h.send(&phone()).await.expect("sent");
+        h.advance(60);
+        h.check(by_phone(), &h.last_code())
+            .await
+            .expect_err("expired");
+        status(&h.core, &third.verification_id)
+            .await
+            .expect("status");
+        use EventType as E;
+        assert_eq!(
+            h.events.kinds(),
+            [
+                E::DeliveryFailed,
+                E::Sent,
+                E::IncorrectCode,
+                E::Approved,
+                E::Sent,
+                E::IncorrectCode,
+                E::IncorrectCode,
+                E::Locked,
+                E::Sent,
+                E::Expired,
+            ],
+            "expired once, though seen twice"
+        );
+        let events = h.events.events();
+        assert_eq!(events[1].verification_id, first.verification_id.as_str());
+        assert_eq!(events[7].verification_id, second.verification_id.as_str());
+        assert_eq!(events[7].attempts_remaining, Some(0));
+        assert_eq!(events[2].attempts_remaining, Some(1));
+        assert!(events[1].expires_at.is_some() && events[3].expires_at.is_none());
+        for event in &events {
+            let json = serde_json::to_string(event).expect("json");
+            for secret in [&code, &code2, "4989202451100", "ada@example.com"] {
+                assert!(!json.contains(secret), "{json} holds {secret}");
+            }
+            assert_eq!(event.schema_version, 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unpublished_event_changes_no_answer_and_is_counted() {
+        let h = Harness::new(&[]);
+        h.events.set_failing(true);
+        h.send(&phone()).await.expect("sent all the same");
+        h.check(CheckTarget::Destination(phone()), &h.last_code())
+            .await
+            .expect("approved all the same");
+        assert_eq!(h.metrics.counted(Metric::EventsNotPublished), 2);
+    }
+
+    #[tokio::test]
+    async fn a_lookup_tells_verified_and_unverified_contacts_masked() {
+        let h = Harness::new(&[]);
+        let email = Destination::Email(EmailAddress::parse("ada@example.com").expect("valid"));
+        assert!(
+            lookup(&h.core, &[phone(), email.clone()])
+                .await
+                .expect("lookup")
+                .is_empty()
+        );
+        h.send(&phone()).await.expect("sent");
+        h.send(&email).await.expect("sent");
+        h.check(CheckTarget::Destination(email.clone()), &h.last_code())
+            .await
+            .expect("approved");
+        let found = lookup(&h.core, &[phone(), email]).await.expect("lookup");
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0].status, ContactStatus::Unverified);
+        assert_eq!(found[0].verified_at, None);
+        assert_eq!(found[0].to, phone().masked());
+        assert_eq!(found[1].status, ContactStatus::Verified);
+        assert!(found[1].verified_at.is_some());
+        assert!(!found[1].to.contains("ada@"));
     }
 
     fn phone() -> Destination {
@@ -1082,6 +1615,7 @@ mod tests {
                 &first.verification_id,
                 None,
                 None,
+                SendOptions::default(),
             )
         };
         let early = resend_first().await;
@@ -1111,6 +1645,7 @@ mod tests {
             &second.verification_id,
             None,
             None,
+            SendOptions::default(),
         )
         .await;
         assert!(
@@ -1180,12 +1715,12 @@ mod tests {
         let key = IdempotencyKey::parse("order-42").expect("key");
         let first = fingerprint([("phone", "+4989202451100")]);
         assert_eq!(
-            claim_idempotency_key(&h.core, &key, &first)
+            claim_idempotency_key(&h.core, None, &key, &first)
                 .await
                 .expect("free"),
             None
         );
-        let busy = claim_idempotency_key(&h.core, &key, &first).await;
+        let busy = claim_idempotency_key(&h.core, None, &key, &first).await;
         assert!(
             matches!(busy, Err(ServiceError::IdempotencyKeyInUse)),
             "{busy:?}"
@@ -1194,21 +1729,21 @@ mod tests {
             status: 202,
             body: "{}".to_owned(),
         };
-        settle_idempotency_key(&h.core, &key, Some(&reply)).await;
+        settle_idempotency_key(&h.core, None, &key, Some(&reply)).await;
         h.advance(23 * 3_600);
-        let again = claim_idempotency_key(&h.core, &key, &first)
+        let again = claim_idempotency_key(&h.core, None, &key, &first)
             .await
             .expect("claim");
         assert_eq!(again, Some(reply));
         let other = fingerprint([("phone", "+4989202451101")]);
-        let reused = claim_idempotency_key(&h.core, &key, &other).await;
+        let reused = claim_idempotency_key(&h.core, None, &key, &other).await;
         assert!(
             matches!(reused, Err(ServiceError::IdempotencyKeyReused)),
             "{reused:?}"
         );
         h.advance(3_600);
         assert_eq!(
-            claim_idempotency_key(&h.core, &key, &other)
+            claim_idempotency_key(&h.core, None, &key, &other)
                 .await
                 .expect("expired"),
             None,
@@ -1222,14 +1757,14 @@ mod tests {
         let key = IdempotencyKey::parse("k").expect("key");
         let fp = fingerprint([("email", "a@example.com")]);
         assert_eq!(
-            claim_idempotency_key(&h.core, &key, &fp)
+            claim_idempotency_key(&h.core, None, &key, &fp)
                 .await
                 .expect("free"),
             None
         );
-        settle_idempotency_key(&h.core, &key, None).await;
+        settle_idempotency_key(&h.core, None, &key, None).await;
         assert_eq!(
-            claim_idempotency_key(&h.core, &key, &fp)
+            claim_idempotency_key(&h.core, None, &key, &fp)
                 .await
                 .expect("freed"),
             None,
@@ -1237,7 +1772,7 @@ mod tests {
         );
         h.advance(61);
         assert_eq!(
-            claim_idempotency_key(&h.core, &key, &fp)
+            claim_idempotency_key(&h.core, None, &key, &fp)
                 .await
                 .expect("stale"),
             None,
@@ -1265,6 +1800,7 @@ mod tests {
             last_name: None,
             locale: None,
             client: Some(client_key(client)),
+            options: SendOptions::default(),
         };
         let send_from = |client: &'static str, n: u32| {
             let h = &h;
@@ -1400,6 +1936,7 @@ mod tests {
             last_name: None,
             locale: None,
             client: client.clone(),
+            options: SendOptions::default(),
         };
         let sent = send(&h.core, &h.hasher, &h.sender, request)
             .await
@@ -1411,6 +1948,7 @@ mod tests {
             &sent.verification_id,
             None,
             client,
+            SendOptions::default(),
         )
         .await;
         assert!(
@@ -1495,14 +2033,52 @@ mod tests {
             &self,
             destination: &Destination,
             expected: Option<&VerificationId>,
+            length: LengthCheck,
             now: i64,
         ) -> Result<AttemptOutcome, StoreError> {
             if matches!(self.race, Race::GuessesUseUpTheAttempts) {
-                while let AttemptOutcome::Counted(_) =
-                    self.inner.count_attempt(destination, expected, now).await?
+                while let AttemptOutcome::Counted(_) = self
+                    .inner
+                    .count_attempt(destination, expected, length, now)
+                    .await?
                 {}
             }
-            self.inner.count_attempt(destination, expected, now).await
+            self.inner
+                .count_attempt(destination, expected, length, now)
+                .await
+        }
+
+        async fn cancel(
+            &self,
+            destination: &Destination,
+            id: &VerificationId,
+            attempts: u32,
+        ) -> Result<bool, StoreError> {
+            self.inner.cancel(destination, id, attempts).await
+        }
+
+        async fn mark_expired(
+            &self,
+            id: &VerificationId,
+            attempts: u32,
+        ) -> Result<bool, StoreError> {
+            self.inner.mark_expired(id, attempts).await
+        }
+
+        async fn api_keys(&self) -> Result<Vec<crate::domain::ApiKeyRecord>, StoreError> {
+            self.inner.api_keys().await
+        }
+
+        async fn add_api_key(&self, key: &crate::domain::ApiKeyRecord) -> Result<(), StoreError> {
+            self.inner.add_api_key(key).await
+        }
+
+        async fn revoke_api_key(
+            &self,
+            id: &crate::domain::ApiKeyId,
+            now: i64,
+        ) -> Result<bool, StoreError> {
+            self.inner.revoke_api_key(id, now).await
         }
 
         async fn approve(
@@ -1602,6 +2178,7 @@ mod tests {
             last_name: None,
             locale: None,
             client: Some(client_key("192.0.2.1")),
+            options: SendOptions::default(),
         };
         send(&h.core, &h.hasher, &h.sender, from_client(phone()))
             .await

@@ -5,7 +5,10 @@
 
 use async_trait::async_trait;
 
-use crate::domain::{ContactRecord, CurrentCode, Destination, VerificationId, VerificationRecord};
+use crate::domain::{
+    ApiKeyId, ApiKeyRecord, ContactRecord, CurrentCode, Destination, VerificationId,
+    VerificationRecord,
+};
 
 /// A storage failure the service cannot resolve by itself.
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +144,23 @@ pub struct KeyRecord {
     pub expires_at: i64,
 }
 
+/// The length a checked code must have, as a condition of counting the attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LengthCheck {
+    /// The submitted code's number of digits.
+    pub length: u8,
+    /// Whether a code stored without a length (before lengths were stored, when every code
+    /// had `CODE_LENGTH` digits) counts as having it.
+    pub matches_unrecorded: bool,
+}
+
+impl LengthCheck {
+    /// Whether a code of `stored` length passes.
+    pub fn passes(&self, stored: Option<u8>) -> bool {
+        stored.map_or(self.matches_unrecorded, |l| l == self.length)
+    }
+}
+
 /// The operations of the service on its records.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -164,14 +184,37 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// Counts one check attempt against the contact's current code, atomically, if that
-    /// code is pending, unexpired at `now`, below its attempt limit and (when given) has
-    /// the expected id.
+    /// code is pending, unexpired at `now`, below its attempt limit, has `length` digits
+    /// and (when given) the expected id.
     async fn count_attempt(
         &self,
         destination: &Destination,
         expected: Option<&VerificationId>,
+        length: LengthCheck,
         now: i64,
     ) -> Result<AttemptOutcome, StoreError>;
+
+    /// Cancels the code `id` if it is still the contact's current, pending code: both
+    /// records say canceled. `false` when it is not (any more).
+    async fn cancel(
+        &self,
+        destination: &Destination,
+        id: &VerificationId,
+        attempts: u32,
+    ) -> Result<bool, StoreError>;
+
+    /// Records that a pending verification was seen past its expiry, with the checks it
+    /// had. `true` only for the first request that records it.
+    async fn mark_expired(&self, id: &VerificationId, attempts: u32) -> Result<bool, StoreError>;
+
+    /// Every API key, revoked ones too (one item: see `docs/data-model.md`).
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
+
+    /// Adds a key; [`StoreError::Conflict`] if its id exists.
+    async fn add_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+
+    /// Revokes a key at `now`. `false` when no key has this id.
+    async fn revoke_api_key(&self, id: &ApiKeyId, now: i64) -> Result<bool, StoreError>;
 
     /// Approves the code `id` and verifies the contact, if that code is still current,
     /// pending and unexpired at `now`. `false` when another request changed it first.
@@ -241,6 +284,7 @@ pub mod memory {
         verifications: BTreeMap<String, VerificationRecord>,
         keys: BTreeMap<String, (KeyRecord, Option<StoredReply>)>,
         clients: BTreeMap<String, ClientSends>,
+        api_keys: BTreeMap<ApiKeyId, ApiKeyRecord>,
         fail_next: Option<String>,
     }
 
@@ -428,6 +472,7 @@ pub mod memory {
             &self,
             destination: &Destination,
             expected: Option<&VerificationId>,
+            length: LengthCheck,
             now: i64,
         ) -> Result<AttemptOutcome, StoreError> {
             let mut inner = self.guard()?;
@@ -438,6 +483,7 @@ pub mod memory {
             match contact.current.as_mut() {
                 Some(code)
                     if is_open(code, now)
+                        && length.passes(code.length)
                         && expected.is_none_or(|id| *id == code.verification_id) =>
                 {
                     code.attempts += 1;
@@ -485,6 +531,72 @@ pub mod memory {
             id: &VerificationId,
         ) -> Result<Option<VerificationRecord>, StoreError> {
             Ok(self.guard()?.verifications.get(id.as_str()).cloned())
+        }
+
+        async fn cancel(
+            &self,
+            destination: &Destination,
+            id: &VerificationId,
+            attempts: u32,
+        ) -> Result<bool, StoreError> {
+            let mut inner = self.guard()?;
+            let Some(contact) = inner.contacts.get_mut(&destination.key()) else {
+                return Ok(false);
+            };
+            let Some(code) = contact
+                .current
+                .as_mut()
+                .filter(|c| &c.verification_id == id && c.state == CodeState::Pending)
+            else {
+                return Ok(false);
+            };
+            code.state = CodeState::Canceled;
+            contact.version += 1;
+            if let Some(v) = inner.verifications.get_mut(id.as_str()) {
+                v.state = VerificationState::Canceled;
+                v.final_attempts = Some(attempts);
+            }
+            Ok(true)
+        }
+
+        async fn mark_expired(
+            &self,
+            id: &VerificationId,
+            attempts: u32,
+        ) -> Result<bool, StoreError> {
+            let mut inner = self.guard()?;
+            match inner.verifications.get_mut(id.as_str()) {
+                Some(v) if v.state == VerificationState::Pending => {
+                    v.state = VerificationState::Expired;
+                    v.final_attempts = Some(attempts);
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
+        }
+
+        async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+            Ok(self.guard()?.api_keys.values().cloned().collect())
+        }
+
+        async fn add_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+            let mut inner = self.guard()?;
+            if inner.api_keys.contains_key(&key.id) {
+                return Err(StoreError::Conflict(None));
+            }
+            inner.api_keys.insert(key.id.clone(), key.clone());
+            Ok(())
+        }
+
+        async fn revoke_api_key(&self, id: &ApiKeyId, now: i64) -> Result<bool, StoreError> {
+            let mut inner = self.guard()?;
+            Ok(match inner.api_keys.get_mut(id) {
+                Some(key) => {
+                    key.revoked_at = key.revoked_at.or(Some(now));
+                    true
+                }
+                None => false,
+            })
         }
 
         async fn stale_contacts(

@@ -72,6 +72,12 @@ async fn the_log_names_no_destination_and_no_code() {
         store: Arc::new(MemoryStore::new()),
         clock: Arc::new(SystemClock),
         metrics: Arc::new(NoMetrics),
+        // A bus that refuses every event, so that the "event not published" path logs too.
+        events: {
+            let events = twostep::events::memory::RecordingEvents::default();
+            events.set_failing(true);
+            Arc::new(events)
+        },
     };
     let hasher = CodeHasher::new(&[42u8; 32], None);
     let sender = RecordingSender::new();
@@ -86,6 +92,7 @@ async fn the_log_names_no_destination_and_no_code() {
             last_name: None,
             locale: None,
             client: None,
+            options: service::SendOptions::default(),
         };
         service::send(core, hasher, sender, request)
     };

@@ -24,7 +24,7 @@ fuzz.sh can say how many there were.
 import base64
 import json
 import os
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import requests
 import schemathesis
@@ -81,20 +81,40 @@ def _text(value):
     return data.decode("utf-8") if _is_utf8(data) else data.decode("latin-1")
 
 
-def _function_for(path):
-    return "verify" if path == "/verify" or path.startswith("/verifications/") else "send"
+def _route_for(path):
+    """The function that serves a path, the route (template) that matches it and its path
+    parameters, as Cargo.toml's router and template.yaml have them."""
+    parts = path.split("/")
+    if len(parts) in (3, 4) and parts[1] == "verifications" and parts[2]:
+        parameters = {"id": unquote(parts[2])}
+        if len(parts) == 3:
+            return "verify", "/verifications/{id}", parameters
+        if parts[3] == "cancel":
+            return "verify", "/verifications/{id}/cancel", parameters
+    if path in ("/verify", "/contacts") or path.startswith("/verifications/"):
+        return "verify", path, None
+    return "send", path, None
+
+
+def _query_parameters(query):
+    """The query as API Gateway's `queryStringParameters`: decoded, repeated names joined by commas."""
+    parameters = {}
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        parameters[name] = f"{parameters[name]},{value}" if name in parameters else value
+    return parameters or None
 
 
 def _as_api_gateway(request):
     """The request as API Gateway (HTTP API, payload 2.0) delivers it, sent to the function."""
     url = urlsplit(request.url)
+    function, route, path_parameters = _route_for(url.path)
     headers = {}
     for name, value in request.headers.items():
         name, value = name.lower(), _text(value)
         headers[name] = f"{headers[name]},{value}" if name in headers else value
     event = {
         "version": "2.0",
-        "routeKey": f"{request.method} {url.path}",
+        "routeKey": f"{request.method} {route}",
         "rawPath": url.path,
         "rawQueryString": url.query,
         "headers": headers,
@@ -104,7 +124,7 @@ def _as_api_gateway(request):
             "domainName": url.hostname,
             "domainPrefix": "local",
             "requestId": "fuzz",
-            "routeKey": f"{request.method} {url.path}",
+            "routeKey": f"{request.method} {route}",
             "stage": "$default",
             "time": "01/Jan/2026:00:00:00 +0000",
             "timeEpoch": 0,
@@ -119,7 +139,13 @@ def _as_api_gateway(request):
         "body": base64.b64encode(_body_bytes(request)).decode("ascii"),
         "isBase64Encoded": True,
     }
-    invoke = f"{url.scheme}://{url.netloc}/2015-03-31/functions/{_function_for(url.path)}/invocations"
+    # Like API Gateway, the members only when there is something to put in them.
+    query_parameters = _query_parameters(url.query)
+    if query_parameters:
+        event["queryStringParameters"] = query_parameters
+    if path_parameters:
+        event["pathParameters"] = path_parameters
+    invoke = f"{url.scheme}://{url.netloc}/2015-03-31/functions/{function}/invocations"
     answer = requests.post(invoke, json=event, timeout=30).json()
     body = answer.get("body") or ""
     content = base64.b64decode(body) if answer.get("isBase64Encoded") else body.encode("utf-8")

@@ -265,3 +265,51 @@ pub async fn sign_up_by_sms(api: &Api, phone: &str) -> (String, String) {
         .to_owned();
     (id, last_sms_code(phone).await)
 }
+
+/// The API key that `scripts/test.sh` created for the suite.
+pub fn api_key() -> String {
+    env("TWOSTEP_API_KEY")
+}
+
+/// Every event the local bus copied to its log group for `verification_id`, oldest first
+/// (each an EventBridge envelope: `source`, `detail-type`, `detail`).
+pub async fn events_for(verification_id: &str) -> Vec<Value> {
+    let url = format!("{}/", env("TWOSTEP_MOTO_URL"));
+    let mut found = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut body = serde_json::json!({ "logGroupName": "/twostep/local/events" });
+        if let Some(t) = &token {
+            body["nextToken"] = Value::from(t.clone());
+        }
+        let answer: Value = reqwest::Client::new()
+            .post(&url)
+            .header("x-amz-target", "Logs_20140328.FilterLogEvents")
+            .header("content-type", "application/x-amz-json-1.1")
+            // moto routes by the signature's service; it does not check it.
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/logs/aws4_request, SignedHeaders=host, Signature=0",
+            )
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("moto answers")
+            .json()
+            .await
+            .expect("FilterLogEvents JSON");
+        for event in answer["events"].as_array().into_iter().flatten() {
+            let message: Value = event["message"]
+                .as_str()
+                .and_then(|m| serde_json::from_str(m).ok())
+                .expect("an event envelope");
+            if message["detail"]["verification_id"] == verification_id {
+                found.push(message);
+            }
+        }
+        match answer["nextToken"].as_str() {
+            Some(t) if Some(t) != token.as_deref() => token = Some(t.to_owned()),
+            _ => return found,
+        }
+    }
+}

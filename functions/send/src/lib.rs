@@ -8,6 +8,7 @@ use serde::Serialize;
 use twostep::delivery::Sender;
 use twostep::domain::CodeHasher;
 use twostep::http::{self, ApiError, Reply, SignUp};
+use twostep::keyring::{Caller, KeyRing};
 use twostep::page;
 use twostep::service::{self, Core};
 
@@ -19,6 +20,8 @@ pub struct App {
     pub hasher: CodeHasher,
     /// SMS and email delivery.
     pub sender: Arc<dyn Sender>,
+    /// The API keys, cached.
+    pub keys: KeyRing,
 }
 
 #[derive(Serialize)]
@@ -56,28 +59,38 @@ async fn sign_up_once(
     request: &Request,
     fields: &http::Fields,
 ) -> Result<Reply, ApiError> {
+    let caller = http::caller(request, &app.core, &app.keys).await?;
     let Some(key) = http::idempotency_key(request)? else {
-        return sign_up(app, request, fields).await;
+        return sign_up(app, request, &caller, fields).await;
     };
+    let scope = caller.key_id().map(|id| id.as_str());
     if let Some(first) =
-        service::claim_idempotency_key(&app.core, &key, &fields.fingerprint()).await?
+        service::claim_idempotency_key(&app.core, scope, &key, &fields.fingerprint()).await?
     {
         return Ok(Reply::from_stored(&first));
     }
-    let outcome = sign_up(app, request, fields).await;
+    let outcome = sign_up(app, request, &caller, fields).await;
     let kept = outcome.as_ref().ok().map(Reply::to_stored);
-    service::settle_idempotency_key(&app.core, &key, kept.as_ref()).await;
+    service::settle_idempotency_key(&app.core, scope, &key, kept.as_ref()).await;
     outcome
 }
 
-async fn sign_up(app: &App, request: &Request, fields: &http::Fields) -> Result<Reply, ApiError> {
+async fn sign_up(
+    app: &App,
+    request: &Request,
+    caller: &Caller,
+    fields: &http::Fields,
+) -> Result<Reply, ApiError> {
     let sender = app.sender.as_ref();
     let client = http::client_of(request);
-    let sent = match http::sign_up_request(fields, &app.core.config, client)? {
+    let sent = match http::sign_up_request(fields, &app.core.config, caller, client)? {
         SignUp::Send(send) => service::send(&app.core, &app.hasher, sender, send).await?,
-        SignUp::Resend { id, locale, client } => {
-            service::resend(&app.core, &app.hasher, sender, &id, locale, client).await?
-        }
+        SignUp::Resend {
+            id,
+            locale,
+            client,
+            options,
+        } => service::resend(&app.core, &app.hasher, sender, &id, locale, client, options).await?,
     };
     Ok(Reply::new(
         StatusCode::ACCEPTED,

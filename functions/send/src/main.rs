@@ -14,6 +14,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         core: aws::core(&sdk, config),
         hasher,
         sender,
+        keys: twostep::keyring::KeyRing::new(),
     };
     run(service_fn(|request| send::handle(&app, request))).await
 }

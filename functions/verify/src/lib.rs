@@ -1,11 +1,13 @@
-//! `POST /verify` (check a code) and `GET /verifications/{id}` (status).
+//! `POST /verify` (check a code), `GET /verifications/{id}` (status), and for keyed callers
+//! `POST /verifications/{id}/cancel` and `GET /contacts` (lookup).
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use twostep::domain::CodeHasher;
 use twostep::http::{self, ApiError, Reply};
-use twostep::service::{self, Core};
+use twostep::keyring::KeyRing;
+use twostep::service::{self, Core, StatusView};
 
 /// What the verify function holds between invocations.
 pub struct App {
@@ -13,6 +15,8 @@ pub struct App {
     pub core: Core,
     /// The code-hash key(s).
     pub hasher: CodeHasher,
+    /// The API keys, cached.
+    pub keys: KeyRing,
 }
 
 #[derive(Serialize)]
@@ -20,6 +24,20 @@ struct Approved {
     status: &'static str,
     verification_id: String,
     verified_at: String,
+}
+
+#[derive(Serialize)]
+struct Lookup {
+    exists: bool,
+    channels: Vec<ContactChannel>,
+}
+
+#[derive(Serialize)]
+struct ContactChannel {
+    channel: &'static str,
+    to: String,
+    status: &'static str,
+    verified_at: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -35,11 +53,21 @@ struct Status {
 /// Handles one request; every outcome is a response.
 pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, lambda_http::Error> {
     let config = &app.core.config;
+    let path = request.uri().path();
+    let keyed = path.ends_with("/cancel") || path.ends_with("/contacts");
     let response = match *request.method() {
-        Method::OPTIONS => http::preflight(config, &request),
-        Method::GET => http::respond_with(status(app, &request).await.map(|r| r.to_response())),
-        Method::POST => match http::read_submission(&request, config) {
-            Ok(submission) => submission.respond(check(app, &submission.fields).await),
+        Method::OPTIONS if !keyed => http::preflight(config, &request),
+        Method::GET if path.ends_with("/contacts") => {
+            http::respond_with(lookup(app, &request).await.map(|r| r.to_response()))
+        }
+        Method::GET if !keyed => {
+            http::respond_with(status(app, &request).await.map(|r| r.to_response()))
+        }
+        Method::POST if path.ends_with("/cancel") => {
+            http::respond_with(cancel(app, &request).await.map(|r| r.to_response()))
+        }
+        Method::POST if !keyed => match http::read_submission(&request, config) {
+            Ok(submission) => submission.respond(check(app, &request, &submission.fields).await),
             Err(error) => error.to_response(),
         },
         ref other => ApiError::MethodNotAllowed(other.to_string()).to_response(),
@@ -47,7 +75,40 @@ pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, lambd
     Ok(http::with_cors(config, &request, response))
 }
 
-async fn check(app: &App, fields: &http::Fields) -> Result<Reply, ApiError> {
+/// `POST /verifications/{id}/cancel` (keyed).
+async fn cancel(app: &App, request: &Request) -> Result<Reply, ApiError> {
+    let caller = http::caller(request, &app.core, &app.keys).await?;
+    http::require_key(&caller, "Authorization")?;
+    let id = http::verification_id(&path_id(request))?;
+    let view = service::cancel(&app.core, &id).await?;
+    Ok(status_reply(view))
+}
+
+/// `GET /contacts?phone=…&email=…` (keyed).
+async fn lookup(app: &App, request: &Request) -> Result<Reply, ApiError> {
+    let caller = http::caller(request, &app.core, &app.keys).await?;
+    http::require_key(&caller, "Authorization")?;
+    let destinations = http::lookup_request(request, &app.core.config)?;
+    let found = service::lookup(&app.core, &destinations).await?;
+    Ok(Reply::new(
+        StatusCode::OK,
+        &Lookup {
+            exists: !found.is_empty(),
+            channels: found
+                .into_iter()
+                .map(|c| ContactChannel {
+                    channel: c.channel.as_str(),
+                    to: c.to,
+                    status: c.status.as_str(),
+                    verified_at: c.verified_at.map(http::rfc3339),
+                })
+                .collect(),
+        },
+    ))
+}
+
+async fn check(app: &App, request: &Request, fields: &http::Fields) -> Result<Reply, ApiError> {
+    http::caller(request, &app.core, &app.keys).await?;
     let (target, code) = http::check_request(fields, &app.core.config)?;
     let approval = service::check(&app.core, &app.hasher, target, &code).await?;
     Ok(Reply::new(
@@ -61,23 +122,13 @@ async fn check(app: &App, fields: &http::Fields) -> Result<Reply, ApiError> {
 }
 
 async fn status(app: &App, request: &Request) -> Result<Reply, ApiError> {
-    let params = request.path_parameters();
-    let raw = params
-        .first("id")
-        .or_else(|| params.first("verification_id"))
-        .map(str::to_owned)
-        .unwrap_or_else(|| {
-            request
-                .uri()
-                .path()
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_owned()
-        });
-    let id = http::verification_id(&raw)?;
-    let view = service::status(&app.core, &id).await?;
-    Ok(Reply::new(
+    http::caller(request, &app.core, &app.keys).await?;
+    let id = http::verification_id(&path_id(request))?;
+    Ok(status_reply(service::status(&app.core, &id).await?))
+}
+
+fn status_reply(view: StatusView) -> Reply {
+    Reply::new(
         StatusCode::OK,
         &Status {
             verification_id: view.verification_id.to_string(),
@@ -87,5 +138,24 @@ async fn status(app: &App, request: &Request) -> Result<Reply, ApiError> {
             expires_at: http::rfc3339(view.expires_at),
             attempts_remaining: view.attempts_remaining,
         },
-    ))
+    )
+}
+
+/// The `{id}` of the path: from the router's parameters, else the last segment before any
+/// `/cancel`.
+fn path_id(request: &Request) -> String {
+    let params = request.path_parameters();
+    params
+        .first("id")
+        .or_else(|| params.first("verification_id"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            let path = request.uri().path();
+            path.strip_suffix("/cancel")
+                .unwrap_or(path)
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
 }

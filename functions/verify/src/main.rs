@@ -10,6 +10,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let app = verify::App {
         core: aws::core(&sdk, config),
         hasher,
+        keys: twostep::keyring::KeyRing::new(),
     };
     run(service_fn(|request| verify::handle(&app, request))).await
 }

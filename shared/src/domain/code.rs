@@ -22,11 +22,47 @@ impl OtpCode {
         )))
     }
 
+    /// A code the caller chose (a keyed `custom_code`): 4 to 10 digits.
+    pub fn custom(raw: &str, field: &'static str) -> Result<Self, InputError> {
+        let raw = raw.trim();
+        if !(MIN_CODE_LENGTH..=MAX_CODE_LENGTH).contains(&raw.len())
+            || !raw.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(InputError::InvalidField {
+                field,
+                message: format!("must be {MIN_CODE_LENGTH} to {MAX_CODE_LENGTH} digits"),
+            });
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// A test destination's fixed code: `pattern` repeated and cut to `length` digits.
+    pub fn fixed(pattern: &OtpCode, length: u8) -> Self {
+        Self(
+            pattern
+                .0
+                .chars()
+                .cycle()
+                .take(usize::from(length))
+                .collect(),
+        )
+    }
+
     /// The digits, for the message that carries them.
     pub fn digits(&self) -> &str {
         &self.0
     }
+
+    /// The number of digits.
+    pub fn length(&self) -> u8 {
+        u8::try_from(self.0.len()).unwrap_or(u8::MAX)
+    }
 }
+
+/// The fewest digits a code may have.
+pub const MIN_CODE_LENGTH: usize = 4;
+/// The most digits a code may have.
+pub const MAX_CODE_LENGTH: usize = 10;
 
 impl fmt::Debug for OtpCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -51,6 +87,32 @@ fn uniform_below(bound: u64) -> Result<u64, rand::rngs::SysError> {
 pub struct SubmittedCode(String);
 
 impl SubmittedCode {
+    /// Keeps the digits, dropping spaces and dashes. Anything else is a format error, and
+    /// so is a length that no code can have (outside 4 to 10); whether the length is that
+    /// of the verification's code is decided against it (`expected` names the usual one).
+    pub fn parse_any(raw: &str, expected: u8) -> Result<Self, InputError> {
+        let code = Self::parse(raw, expected).or_else(|e| {
+            let digits: String = raw.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+            let possible = (MIN_CODE_LENGTH..=MAX_CODE_LENGTH).contains(&digits.len())
+                && digits.bytes().all(|b| b.is_ascii_digit());
+            if possible { Ok(Self(digits)) } else { Err(e) }
+        })?;
+        Ok(code)
+    }
+
+    /// The error for a code whose length is not `length`, the verification's.
+    pub fn wrong_length(&self, length: u8) -> InputError {
+        InputError::InvalidCodeFormat(format!(
+            "a code has {length} digits, this has {}",
+            self.0.len()
+        ))
+    }
+
+    /// The number of digits.
+    pub fn length(&self) -> u8 {
+        u8::try_from(self.0.len()).unwrap_or(u8::MAX)
+    }
+
     /// Keeps the digits, dropping spaces and dashes; anything else, or the wrong
     /// number of digits, is a format error.
     pub fn parse(raw: &str, length: u8) -> Result<Self, InputError> {

@@ -31,6 +31,8 @@ pub enum CodeState {
     Approved,
     /// Its delivery failed: it was never seen and can never be used.
     Failed,
+    /// Cancelled by a keyed caller: it can never be used.
+    Canceled,
 }
 
 impl CodeState {
@@ -40,6 +42,7 @@ impl CodeState {
             Self::Pending => "pending",
             Self::Approved => "approved",
             Self::Failed => "failed",
+            Self::Canceled => "canceled",
         }
     }
 }
@@ -59,6 +62,8 @@ pub struct CurrentCode {
     pub max_attempts: u32,
     /// Where it is in its life.
     pub state: CodeState,
+    /// Its number of digits; `None` on a code stored before lengths were (`CODE_LENGTH`).
+    pub length: Option<u8>,
 }
 
 impl CurrentCode {
@@ -121,6 +126,10 @@ pub enum VerificationState {
     Replaced,
     /// Its delivery failed.
     Failed,
+    /// Cancelled by a keyed caller.
+    Canceled,
+    /// Seen past its expiry (recorded once, so that the `expired` event is published once).
+    Expired,
 }
 
 impl VerificationState {
@@ -131,6 +140,8 @@ impl VerificationState {
             Self::Approved => "approved",
             Self::Replaced => "replaced",
             Self::Failed => "failed",
+            Self::Canceled => "canceled",
+            Self::Expired => "expired",
         }
     }
 }
@@ -156,6 +167,8 @@ pub struct VerificationRecord {
     pub final_attempts: Option<u32>,
     /// Checks allowed.
     pub max_attempts: u32,
+    /// Its code's number of digits; `None` on a record stored before lengths were.
+    pub code_length: Option<u8>,
 }
 
 /// A verification's status as the API shows it, derived from both records.
@@ -173,6 +186,8 @@ pub enum VerificationStatus {
     Replaced,
     /// Never delivered.
     Failed,
+    /// Cancelled by a keyed caller.
+    Canceled,
 }
 
 impl VerificationStatus {
@@ -185,6 +200,7 @@ impl VerificationStatus {
             Self::Locked => "locked",
             Self::Replaced => "replaced",
             Self::Failed => "failed",
+            Self::Canceled => "canceled",
         }
     }
 }

@@ -4,14 +4,18 @@ mod code;
 mod contact;
 mod destination;
 mod fields;
+mod keys;
 
-pub use code::{CodeHash, CodeHasher, OtpCode, SubmittedCode, VerificationId};
+pub use code::{
+    CodeHash, CodeHasher, MAX_CODE_LENGTH, MIN_CODE_LENGTH, OtpCode, SubmittedCode, VerificationId,
+};
 pub use contact::{
     CodeState, ContactRecord, ContactStatus, CurrentCode, VerificationRecord, VerificationState,
     VerificationStatus,
 };
 pub use destination::{Channel, Country, Destination, EmailAddress, PhoneNumber};
 pub use fields::{IdempotencyKey, Locale, PersonName};
+pub use keys::{ApiKey, ApiKeyId, ApiKeyRecord};
 
 /// Why a piece of input was refused; each variant names the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

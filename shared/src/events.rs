@@ -1,0 +1,244 @@
+//! Outcome events on EventBridge, for workflow tools that react instead of polling.
+//! The schema is `docs/events.schema.json` (version 1): no code, only masked destinations.
+
+use async_trait::async_trait;
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use serde::Serialize;
+
+use crate::domain::{Channel, Destination, VerificationId};
+
+/// The events' `Source`.
+pub const SOURCE: &str = "twostep";
+/// The `schema_version` of the events' `detail`.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What happened to a verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    /// A code was handed to SNS/SES (or, for a test destination, not sent).
+    Sent,
+    /// SNS/SES refused the message.
+    DeliveryFailed,
+    /// The right code.
+    Approved,
+    /// A wrong code; the attempt was counted.
+    IncorrectCode,
+    /// The wrong code that used the last attempt.
+    Locked,
+    /// The code was first seen past its expiry.
+    Expired,
+    /// A keyed caller cancelled it.
+    Canceled,
+}
+
+impl EventType {
+    /// Every type, in the order of the documentation.
+    pub const ALL: [EventType; 7] = [
+        Self::Sent,
+        Self::DeliveryFailed,
+        Self::Approved,
+        Self::IncorrectCode,
+        Self::Locked,
+        Self::Expired,
+        Self::Canceled,
+    ];
+
+    /// The name in `type` and in `DetailType` (`verification.<name>`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::DeliveryFailed => "delivery_failed",
+            Self::Approved => "approved",
+            Self::IncorrectCode => "incorrect_code",
+            Self::Locked => "locked",
+            Self::Expired => "expired",
+            Self::Canceled => "canceled",
+        }
+    }
+}
+
+/// One event's `detail`, as published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// Always [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// What happened.
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    /// The verification it happened to.
+    pub verification_id: String,
+    /// SMS or email.
+    pub channel: &'static str,
+    /// The destination, masked.
+    pub to: String,
+    /// When (RFC 3339 UTC).
+    pub occurred_at: String,
+    /// Whether the destination is a test destination (no message was sent).
+    pub test: bool,
+    /// When the code expires (`sent` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// Checks left (`incorrect_code` and `locked` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts_remaining: Option<u32>,
+}
+
+impl Event {
+    /// An event of `kind` about verification `id` to `destination`, at `now` (unix ms).
+    pub fn new(
+        kind: EventType,
+        id: &VerificationId,
+        destination: &Destination,
+        channel: Channel,
+        test: bool,
+        now: i64,
+    ) -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            kind,
+            verification_id: id.to_string(),
+            channel: channel.as_str(),
+            to: destination.masked(),
+            occurred_at: crate::http::rfc3339(now),
+            test,
+            expires_at: None,
+            attempts_remaining: None,
+        }
+    }
+
+    /// The `DetailType`: `verification.<type>`.
+    pub fn detail_type(&self) -> String {
+        format!("verification.{}", self.kind.as_str())
+    }
+}
+
+/// Where events go; a trait so tests can read them.
+#[async_trait]
+pub trait EventSink: Send + Sync {
+    /// Publishes the events; an error says why they were not (all or some).
+    async fn publish(&self, events: &[Event]) -> Result<(), String>;
+}
+
+/// No bus configured: events go nowhere.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoEvents;
+
+#[async_trait]
+impl EventSink for NoEvents {
+    async fn publish(&self, _events: &[Event]) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Publishes to an EventBridge bus with `PutEvents`.
+#[derive(Debug, Clone)]
+pub struct EventBridgeSink {
+    client: aws_sdk_eventbridge::Client,
+    bus: String,
+}
+
+impl EventBridgeSink {
+    /// A sink for `bus` (a name or ARN).
+    pub fn new(client: aws_sdk_eventbridge::Client, bus: impl Into<String>) -> Self {
+        Self {
+            client,
+            bus: bus.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl EventSink for EventBridgeSink {
+    async fn publish(&self, events: &[Event]) -> Result<(), String> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let entries = events
+            .iter()
+            .map(|event| {
+                let detail = serde_json::to_string(event).map_err(|e| e.to_string())?;
+                Ok(PutEventsRequestEntry::builder()
+                    .event_bus_name(&self.bus)
+                    .source(SOURCE)
+                    .detail_type(event.detail_type())
+                    .detail(detail)
+                    .build())
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let out = self
+            .client
+            .put_events()
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| format!("PutEvents: {}", DisplayErrorContext(&e)))?;
+        match out.failed_entry_count() {
+            0 => Ok(()),
+            failed => {
+                let why: Vec<&str> = out
+                    .entries()
+                    .iter()
+                    .filter_map(|e| e.error_code())
+                    .collect();
+                Err(format!("PutEvents: {failed} entries failed: {why:?}"))
+            }
+        }
+    }
+}
+
+/// An [`EventSink`] that keeps what it was given, for unit tests.
+pub mod memory {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Keeps every published event; can be told to fail.
+    #[derive(Debug, Default)]
+    pub struct RecordingEvents {
+        events: Mutex<Vec<Event>>,
+        failing: Mutex<bool>,
+    }
+
+    impl RecordingEvents {
+        /// The events published so far.
+        pub fn events(&self) -> Vec<Event> {
+            self.events
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+        }
+
+        /// The types published so far, in order.
+        pub fn kinds(&self) -> Vec<EventType> {
+            self.events().iter().map(|e| e.kind).collect()
+        }
+
+        /// Makes every later publish fail (or succeed again).
+        pub fn set_failing(&self, failing: bool) {
+            *self
+                .failing
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = failing;
+        }
+    }
+
+    #[async_trait]
+    impl EventSink for RecordingEvents {
+        async fn publish(&self, events: &[Event]) -> Result<(), String> {
+            if *self
+                .failing
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+            {
+                return Err("the bus is unavailable".to_owned());
+            }
+            self.events
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend_from_slice(events);
+            Ok(())
+        }
+    }
+}
