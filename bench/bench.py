@@ -38,6 +38,7 @@ PRICES = {
     "dynamodb_wru": 0.625 / 1e6,
     "dynamodb_rru": 0.125 / 1e6,
     "logs_ingested_gb": 0.50,
+    "eventbridge_custom_event": 1.00 / 1e6,
     "twilio_verify_success": 0.05,
 }
 MEMORY_GB = 128 / 1024
@@ -403,6 +404,8 @@ def cost(counted, warm):
     per["dynamodb_writes"] = sum(op["wru"] for op in invocations) * PRICES["dynamodb_wru"]
     per["dynamodb_reads"] = sum(op["rru"] for op in invocations) * PRICES["dynamodb_rru"]
     per["logs"] = sum(op["log_bytes"] for op in invocations) / 1e9 * PRICES["logs_ingested_gb"]
+    # One outcome event per call: `sent`, then `approved`.
+    per["eventbridge_events"] = len(invocations) * PRICES["eventbridge_custom_event"]
     per["secrets_manager"] = 0.0
     total = sum(per.values())
     return {

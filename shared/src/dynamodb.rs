@@ -386,6 +386,41 @@ impl DynamoStore {
     fn update(&self, key: AttributeValue) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
         Update::builder().table_name(&self.table).key("pk", key)
     }
+
+    /// The updates as one transaction; `false` when a condition (or a concurrent
+    /// transaction) refused it.
+    async fn transact_updates(
+        &self,
+        updates: Vec<aws_sdk_dynamodb::types::builders::UpdateBuilder>,
+    ) -> Result<bool, StoreError> {
+        let items = updates
+            .into_iter()
+            .map(|u| {
+                Ok(TransactWriteItem::builder()
+                    .update(build(u.build())?)
+                    .build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.transact(items).await
+    }
+
+    /// Sends a conditional `UpdateItem`; `false` when its condition refused it.
+    async fn conditional_update(
+        &self,
+        request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+        what: &str,
+    ) -> Result<bool, StoreError> {
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(what, &e)),
+        }
+    }
 }
 
 fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
@@ -636,25 +671,14 @@ impl Store for DynamoStore {
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":id", s(id.as_str()));
-        let both = vec![
-            TransactWriteItem::builder()
-                .update(build(verification.clone().build())?)
-                .build(),
-            TransactWriteItem::builder()
-                .update(build(contact.build())?)
-                .build(),
-        ];
-        if self.transact(both).await? {
+        if self
+            .transact_updates(vec![verification.clone(), contact])
+            .await?
+        {
             return Ok(());
         }
         // A newer send already replaced this code on the contact: only its own record changes.
-        self.transact(vec![
-            TransactWriteItem::builder()
-                .update(build(verification.build())?)
-                .build(),
-        ])
-        .await
-        .map(|_| ())
+        self.transact_updates(vec![verification]).await.map(|_| ())
     }
 
     async fn count_attempt(
@@ -750,15 +774,7 @@ impl Store for DynamoStore {
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":approved", s(VerificationState::Approved.as_str()))
             .expression_attribute_values(":now", n(now));
-        self.transact(vec![
-            TransactWriteItem::builder()
-                .update(build(contact.build())?)
-                .build(),
-            TransactWriteItem::builder()
-                .update(build(verification.build())?)
-                .build(),
-        ])
-        .await
+        self.transact_updates(vec![contact, verification]).await
     }
 
     async fn verification(
@@ -799,19 +815,11 @@ impl Store for DynamoStore {
             .expression_attribute_values(":canceled", s(VerificationState::Canceled.as_str()))
             .expression_attribute_values(":pending", s(VerificationState::Pending.as_str()))
             .expression_attribute_values(":attempts", n(attempts));
-        self.transact(vec![
-            TransactWriteItem::builder()
-                .update(build(contact.build())?)
-                .build(),
-            TransactWriteItem::builder()
-                .update(build(verification.build())?)
-                .build(),
-        ])
-        .await
+        self.transact_updates(vec![contact, verification]).await
     }
 
     async fn mark_expired(&self, id: &VerificationId, attempts: u32) -> Result<bool, StoreError> {
-        let result = self
+        let request = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -821,19 +829,8 @@ impl Store for DynamoStore {
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":attempts", n(attempts))
             .expression_attribute_values(":expired", s(VerificationState::Expired.as_str()))
-            .expression_attribute_values(":pending", s(VerificationState::Pending.as_str()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable("UpdateItem expired", &e)),
-        }
+            .expression_attribute_values(":pending", s(VerificationState::Pending.as_str()));
+        self.conditional_update(request, "UpdateItem expired").await
     }
 
     async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
@@ -862,7 +859,7 @@ impl Store for DynamoStore {
         record.insert("hash".into(), s(&key.hash));
         record.insert("name".into(), s(&key.name));
         record.insert("created_at".into(), n(key.created_at));
-        let result = self
+        let request = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -871,23 +868,18 @@ impl Store for DynamoStore {
             .condition_expression("attribute_not_exists(#key)")
             .expression_attribute_names("#key", api_key_attribute(&key.id))
             .expression_attribute_values(":record", AttributeValue::M(record))
-            .expression_attribute_values(":kind", s("api-keys"))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::Conflict(None))
-            }
-            Err(e) => Err(unavailable("UpdateItem add API key", &e)),
+            .expression_attribute_values(":kind", s("api-keys"));
+        match self
+            .conditional_update(request, "UpdateItem add API key")
+            .await?
+        {
+            true => Ok(()),
+            false => Err(StoreError::Conflict(None)),
         }
     }
 
     async fn revoke_api_key(&self, id: &ApiKeyId, now: i64) -> Result<bool, StoreError> {
-        let result = self
+        let request = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -895,19 +887,9 @@ impl Store for DynamoStore {
             .update_expression("SET #key.revoked_at = if_not_exists(#key.revoked_at, :now)")
             .condition_expression("attribute_exists(#key)")
             .expression_attribute_names("#key", api_key_attribute(id))
-            .expression_attribute_values(":now", n(now))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable("UpdateItem revoke API key", &e)),
-        }
+            .expression_attribute_values(":now", n(now));
+        self.conditional_update(request, "UpdateItem revoke API key")
+            .await
     }
 
     async fn stale_contacts(

@@ -119,16 +119,9 @@ mod tests {
     use super::*;
     use crate::events::NoEvents;
     use crate::metrics::RecordingMetrics;
-    use crate::service::Clock;
+    use crate::service::testing::TestClock;
     use crate::store::Store;
     use crate::store::memory::MemoryStore;
-
-    struct TestClock(AtomicI64);
-    impl Clock for TestClock {
-        fn now_ms(&self) -> i64 {
-            self.0.load(Ordering::SeqCst)
-        }
-    }
 
     fn core(store: Arc<MemoryStore>, clock: Arc<TestClock>) -> Core {
         Core {

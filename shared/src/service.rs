@@ -1079,6 +1079,21 @@ pub async fn cleanup(
     Ok(report)
 }
 
+/// A clock that tests move by hand.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    /// Unix milliseconds, moved by the test.
+    pub(crate) struct TestClock(pub(crate) AtomicI64);
+
+    impl super::Clock for TestClock {
+        fn now_ms(&self) -> i64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicI64, Ordering};
@@ -1090,12 +1105,7 @@ mod tests {
     use crate::metrics::RecordingMetrics;
     use crate::store::memory::MemoryStore;
 
-    struct TestClock(AtomicI64);
-    impl Clock for TestClock {
-        fn now_ms(&self) -> i64 {
-            self.0.load(Ordering::SeqCst)
-        }
-    }
+    use super::testing::TestClock;
 
     struct Harness {
         core: Core,
@@ -1136,15 +1146,7 @@ mod tests {
         }
 
         async fn send(&self, to: &Destination) -> Result<SendOutcome, ServiceError> {
-            let request = SendRequest {
-                destination: to.clone(),
-                first_name: None,
-                last_name: None,
-                locale: None,
-                client: None,
-                options: SendOptions::default(),
-            };
-            send(&self.core, &self.hasher, &self.sender, request).await
+            self.send_with(to, SendOptions::default()).await
         }
 
         fn last_code(&self) -> String {
