@@ -568,18 +568,7 @@ fn read_metric_points(verification_id: &str) -> Vec<String> {
 async fn sends_wrong_codes_lockouts_and_approvals_are_written_as_metrics() {
     let api = Api::new();
     let phone = unique_phone();
-    let (id, code) = sign_up_by_sms(&api, &phone).await;
-    let wrong = api
-        .post_json(
-            "/verify",
-            &json!({"phone": phone, "code": wrong_code(&code)}),
-        )
-        .await;
-    assert_eq!(wrong.status, 422, "{wrong:?}");
-    let ok = api
-        .post_json("/verify", &json!({"phone": phone, "code": code}))
-        .await;
-    assert_eq!(ok.status, 200, "{ok:?}");
+    let (id, _) = wrong_then_right_by_phone(&api, &phone).await;
     assert_eq!(
         metric_points(&id, 3).await,
         ["CodesSent:sms", "WrongCodes:sms", "Approvals:sms"]

@@ -143,12 +143,8 @@ impl App {
         client: Option<String>,
     ) -> Result<service::SendOutcome, ServiceError> {
         let request = SendRequest {
-            destination: to.clone(),
-            first_name: None,
-            last_name: None,
-            locale: None,
             client,
-            options: service::SendOptions::default(),
+            ..SendRequest::new(to.clone())
         };
         service::send(&self.core, &self.hasher, self.sender.as_ref(), request).await
     }

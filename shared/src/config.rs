@@ -165,11 +165,6 @@ impl Config {
         self.test_destinations.contains(destination)
     }
 
-    /// A code's life in milliseconds.
-    pub fn code_ttl_ms(&self) -> i64 {
-        i64::from(self.code_ttl_seconds) * 1_000
-    }
-
     /// The cooldown in milliseconds.
     pub fn cooldown_ms(&self) -> i64 {
         i64::from(self.resend_cooldown_seconds) * 1_000

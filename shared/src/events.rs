@@ -70,7 +70,7 @@ pub struct Event {
     /// The verification it happened to.
     pub verification_id: String,
     /// SMS or email.
-    pub channel: &'static str,
+    pub channel: Channel,
     /// The destination, masked.
     pub to: String,
     /// When (RFC 3339 UTC).
@@ -91,7 +91,6 @@ impl Event {
         kind: EventType,
         id: &VerificationId,
         destination: &Destination,
-        channel: Channel,
         test: bool,
         now: i64,
     ) -> Self {
@@ -99,7 +98,7 @@ impl Event {
             schema_version: SCHEMA_VERSION,
             kind,
             verification_id: id.to_string(),
-            channel: channel.as_str(),
+            channel: destination.channel(),
             to: destination.masked(),
             occurred_at: crate::http::rfc3339(now),
             test,

@@ -2,7 +2,7 @@
 //! call costs no DynamoDB request on a warm function.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::domain::{ApiKey, ApiKeyId, ApiKeyRecord};
 use crate::service::{Core, ServiceError};
@@ -39,7 +39,7 @@ struct Loaded {
 /// The cached key list.
 #[derive(Debug, Default)]
 pub struct KeyRing {
-    loaded: Mutex<Option<Loaded>>,
+    loaded: Mutex<Option<Arc<Loaded>>>,
 }
 
 impl KeyRing {
@@ -66,10 +66,10 @@ impl KeyRing {
         let list = if reread {
             match core.store.api_keys().await {
                 Ok(records) => {
-                    let loaded = Loaded {
+                    let loaded = Arc::new(Loaded {
                         at: now,
                         keys: records.into_iter().map(|r| (r.id.clone(), r)).collect(),
-                    };
+                    });
                     self.store(loaded.clone());
                     loaded
                 }
@@ -82,9 +82,12 @@ impl KeyRing {
                 },
             }
         } else {
-            cached.unwrap_or_else(|| Loaded {
-                at: now,
-                keys: HashMap::new(),
+            // Never empty here: nothing cached means `reread`.
+            cached.unwrap_or_else(|| {
+                Arc::new(Loaded {
+                    at: now,
+                    keys: HashMap::new(),
+                })
             })
         };
         match list.keys.get(key.id()) {
@@ -96,14 +99,14 @@ impl KeyRing {
         }
     }
 
-    fn snapshot(&self) -> Option<Loaded> {
+    fn snapshot(&self) -> Option<Arc<Loaded>> {
         self.loaded
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 
-    fn store(&self, loaded: Loaded) {
+    fn store(&self, loaded: Arc<Loaded>) {
         *self
             .loaded
             .lock()

@@ -60,14 +60,9 @@ impl Core {
         if let Err(e) = self.events.publish(events).await {
             for event in events {
                 tracing::error!(verification_id = %event.verification_id, event = event.kind.as_str(), error = %e, "event not published");
-                let channel = if event.channel == Channel::Email.as_str() {
-                    Channel::Email
-                } else {
-                    Channel::Sms
-                };
                 self.metrics.count(
                     Metric::EventsNotPublished,
-                    channel,
+                    event.channel,
                     &[("verification_id", &event.verification_id)],
                 );
             }
@@ -80,7 +75,6 @@ impl Core {
             kind,
             id,
             destination,
-            destination.channel(),
             self.config.is_test_destination(destination),
             self.clock.now_ms(),
         )
@@ -217,6 +211,21 @@ pub struct SendOptions {
     pub custom_code: Option<OtpCode>,
 }
 
+impl SendRequest {
+    /// A request for a code to `destination`, with nothing else: no names, the contact's
+    /// language, no client and no keyed settings.
+    pub fn new(destination: Destination) -> Self {
+        Self {
+            destination,
+            first_name: None,
+            last_name: None,
+            locale: None,
+            client: None,
+            options: SendOptions::default(),
+        }
+    }
+}
+
 /// The key of a client's send log: a hash of its source address, so the table holds no
 /// addresses.
 pub fn client_key(source_ip: &str) -> String {
@@ -304,10 +313,6 @@ async fn send_code(
 ) -> Result<SendOutcome, ServiceError> {
     let config = &core.config;
     let destination = &request.destination;
-    let test = config.is_test_destination(destination);
-    if !test {
-        check_destination(config, destination)?;
-    }
     let options = &request.options;
     let code_length = options
         .custom_code
@@ -315,6 +320,12 @@ async fn send_code(
         .map(OtpCode::length)
         .or(options.code_length)
         .unwrap_or(config.code_length);
+    // A test destination's code is fixed; it gets no message, so it is not checked either.
+    let test_code = config.test_code_for(destination, code_length);
+    let test = test_code.is_some();
+    if !test {
+        check_destination(config, destination)?;
+    }
     let ttl_seconds = options.ttl_seconds.unwrap_or(config.code_ttl_seconds);
     let ttl_ms = i64::from(ttl_seconds) * 1_000;
     // The first try reads nothing and writes as for a new contact: if the contact exists,
@@ -385,12 +396,9 @@ async fn send_code(
         };
 
         let id = VerificationId::generate(now).map_err(random_failure)?;
-        let code = match (
-            &options.custom_code,
-            config.test_code_for(destination, code_length),
-        ) {
+        let code = match (&options.custom_code, &test_code) {
             (Some(custom), _) => custom.clone(),
-            (None, Some(fixed)) => fixed,
+            (None, Some(fixed)) => fixed.clone(),
             (None, None) => OtpCode::generate(code_length).map_err(random_failure)?,
         };
         let expires_at = now + ttl_ms;
@@ -579,14 +587,11 @@ pub async fn resend(
         VerificationStatus::Canceled => return Err(ServiceError::Canceled),
         _ => {}
     }
-    let destination = record.destination;
     let request = SendRequest {
-        destination,
-        first_name: None,
-        last_name: None,
         locale,
         client,
         options,
+        ..SendRequest::new(record.destination)
     };
     send(core, hasher, sender, request).await
 }
@@ -1165,12 +1170,8 @@ mod tests {
             options: SendOptions,
         ) -> Result<SendOutcome, ServiceError> {
             let request = SendRequest {
-                destination: to.clone(),
-                first_name: None,
-                last_name: None,
-                locale: None,
-                client: None,
                 options,
+                ..SendRequest::new(to.clone())
             };
             send(&self.core, &self.hasher, &self.sender, request).await
         }
@@ -1795,14 +1796,10 @@ mod tests {
         let h = Harness::new(&[("MAX_SENDS_PER_IP", "3")]);
         let us = Country::parse("US").expect("US");
         let from = |client: &str, n: u32| SendRequest {
-            destination: Destination::Sms(
-                PhoneNumber::parse(&format!("+49301234567{n}"), us).expect("valid"),
-            ),
-            first_name: None,
-            last_name: None,
-            locale: None,
             client: Some(client_key(client)),
-            options: SendOptions::default(),
+            ..SendRequest::new(Destination::Sms(
+                PhoneNumber::parse(&format!("+49301234567{n}"), us).expect("valid"),
+            ))
         };
         let send_from = |client: &'static str, n: u32| {
             let h = &h;
@@ -1933,12 +1930,8 @@ mod tests {
         let h = Harness::new(&[("MAX_SENDS_PER_IP", "1"), ("RESEND_COOLDOWN_SECONDS", "0")]);
         let client = Some(client_key("192.0.2.1"));
         let request = SendRequest {
-            destination: phone(),
-            first_name: None,
-            last_name: None,
-            locale: None,
             client: client.clone(),
-            options: SendOptions::default(),
+            ..SendRequest::new(phone())
         };
         let sent = send(&h.core, &h.hasher, &h.sender, request)
             .await
@@ -2175,12 +2168,8 @@ mod tests {
         // send from the same client takes it first, so this one must be refused.
         let h = Harness::new(&[("MAX_SENDS_PER_IP", "1")]);
         let from_client = |to: Destination| SendRequest {
-            destination: to,
-            first_name: None,
-            last_name: None,
-            locale: None,
             client: Some(client_key("192.0.2.1")),
-            options: SendOptions::default(),
+            ..SendRequest::new(to)
         };
         send(&h.core, &h.hasher, &h.sender, from_client(phone()))
             .await

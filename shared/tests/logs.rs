@@ -85,17 +85,7 @@ async fn the_log_names_no_destination_and_no_code() {
     let phone = Destination::Sms(PhoneNumber::parse("+4989202451100", us).expect("valid"));
     let email = Destination::Email(EmailAddress::parse("ada@example.com").expect("valid"));
     let (core, hasher, sender) = (&core, &hasher, &sender);
-    let send = |to: &Destination| {
-        let request = SendRequest {
-            destination: to.clone(),
-            first_name: None,
-            last_name: None,
-            locale: None,
-            client: None,
-            options: service::SendOptions::default(),
-        };
-        service::send(core, hasher, sender, request)
-    };
+    let send = |to: &Destination| service::send(core, hasher, sender, SendRequest::new(to.clone()));
     let check = |to: &Destination, digits: &str| {
         let code = SubmittedCode::parse(digits, 6).expect("format");
         let target = CheckTarget::Destination(to.clone());

@@ -313,3 +313,24 @@ pub async fn events_for(verification_id: &str) -> Vec<Value> {
         }
     }
 }
+
+/// Signs `phone` up by SMS, checks one wrong code (`422`) and then the right one (`200`), by
+/// phone; the verification id and its code.
+pub async fn wrong_then_right_by_phone(api: &Api, phone: &str) -> (String, String) {
+    let (id, code) = sign_up_by_sms(api, phone).await;
+    let wrong = api
+        .post_json(
+            "/verify",
+            &serde_json::json!({ "phone": phone, "code": wrong_code(&code) }),
+        )
+        .await;
+    assert_eq!(wrong.status, 422, "{wrong:?}");
+    let right = api
+        .post_json(
+            "/verify",
+            &serde_json::json!({ "phone": phone, "code": code }),
+        )
+        .await;
+    assert_eq!(right.status, 200, "{right:?}");
+    (id, code)
+}
