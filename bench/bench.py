@@ -5,9 +5,13 @@ which starts the emulators and builds the binaries and sets the variables read h
 Writes `.local/bench/results.json` and `.local/bench/report.md`; exits non-zero when an
 operation makes more DynamoDB requests than docs/data-model.md allows or answers wrongly.
 """
+import base64
+import hashlib
+import hmac
 import json
 import os
 import re
+import struct
 import subprocess
 import sys
 import time
@@ -28,7 +32,15 @@ N = int(ENV.get("BENCH_N") or (10 if QUICK else 200))
 CODE_TTL = int(ENV["CODE_TTL_SECONDS"])
 
 # The most DynamoDB requests each operation may make (docs/data-model.md).
-TARGETS = {"send": 1, "status (pending)": 2, "verify, wrong code": 1, "verify, right code": 2}
+TARGETS = {
+    "send": 1,
+    "status (pending)": 2,
+    "verify, wrong code": 1,
+    "verify, right code": 2,
+    "authenticator enrol": 2,
+    "authenticator, wrong code": 1,
+    "authenticator, right code": 2,
+}
 
 # us-east-1 prices, read 2026-11-23 (BENCHMARKS.md gives the sources).
 PRICES = {
@@ -107,6 +119,16 @@ def outbox_codes():
         if found:
             codes[message["phone_number"]] = found[0]
     return codes
+
+
+def app_code(secret_base32, at=None):
+    """The code an authenticator app shows now (RFC 6238: HMAC-SHA1, 6 digits, 30 s)."""
+    secret = base64.b32decode(secret_base32 + "=" * (-len(secret_base32) % 8))
+    step = int(time.time() if at is None else at) // 30
+    mac = hmac.new(secret, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = mac[-1] & 0x0F
+    number = struct.unpack(">I", mac[offset:offset + 4])[0] & 0x7FFFFFFF
+    return f"{number % 1_000_000:06d}"
 
 
 def attribute_size(value):
@@ -275,7 +297,7 @@ def expect(invocation, status, what):
 def warm(env, tag, first_phone, calls=None):
     """One pass of every operation against warm functions, with `env`'s endpoints."""
     functions = {name: Function(name, env, tag) for name in ("send", "verify", "cleanup", "hello")}
-    ops = {name: Op(name) for name in ("send", "status (pending)", "verify, wrong code", "verify, right code", "cleanup", "hello (no-op)")}
+    ops = {name: Op(name) for name in ("send", "status (pending)", "verify, wrong code", "verify, right code", "authenticator enrol", "authenticator, wrong code", "authenticator, right code", "cleanup", "hello (no-op)")}
     try:
         # Warm each function up: its first call opens its connections.
         functions["hello"].invoke({})
@@ -309,6 +331,18 @@ def warm(env, tag, first_phone, calls=None):
         for number in to_verify:
             body = expect(timed(ops["verify, right code"], functions["verify"], apigw("POST", "/verify", {"phone": number, "code": codes[number]}), calls), 200, "right code")
             assert body["status"] == "approved", body
+        # Authenticator apps: each approved verification enrols one; a wrong code, then the app's.
+        secrets = {}
+        for number in to_verify:
+            vid = ids[number]
+            body = expect(timed(ops["authenticator enrol"], functions["verify"], apigw("POST", "/totp/enroll", {"verification_id": vid}), calls), 201, "enrol")
+            secrets[number] = body["secret"]
+        for number in to_verify:
+            wrong = app_code(secrets[number], time.time() + 3000)
+            expect(timed(ops["authenticator, wrong code"], functions["verify"], apigw("POST", "/verify", {"phone": number, "channel": "totp", "code": wrong}), calls), 422, "wrong app code")
+        for number in to_verify:
+            body = expect(timed(ops["authenticator, right code"], functions["verify"], apigw("POST", "/verify", {"phone": number, "channel": "totp", "code": app_code(secrets[number])}), calls), 200, "right app code")
+            assert body["channel"] == "totp", body
         for _ in range(N):
             timed(ops["hello (no-op)"], functions["hello"], {}, None)
         sizes = item_sizes() if calls else {}

@@ -9,12 +9,18 @@ tests/request_counts.rs counts DynamoDB requests per operation.
 Each record also holds the call's time in milliseconds as the caller saw it (`ms`, from its
 request read to the answer ready).
 
+Requests go by their SigV4 signing name: `dynamodb` to DYNAMODB_URL, `sms-voice` (End User
+Messaging SMS and Voice v2, which moto does not speak) to the URL of --voice, the rest to
+OTHER_URL (moto).
+
+  --voice URL      where `sms-voice` calls go (scripts/voice_stub.py); without it, to OTHER_URL.
+
 Two options serve the benchmark (bench/bench.py):
   --requests       also records each DynamoDB request's JSON (`request`), from which the
                    benchmark works out the request units AWS would bill;
   --tls CERT KEY   serves HTTPS, as AWS endpoints do, so a cold start includes the TLS handshake.
 
-usage: aws_calls.py PORT DYNAMODB_URL OTHER_URL LOG_FILE [--requests] [--tls CERT KEY]
+usage: aws_calls.py PORT DYNAMODB_URL OTHER_URL LOG_FILE [--voice URL] [--requests] [--tls CERT KEY]
 """
 import http.client
 import json
@@ -67,7 +73,9 @@ def describe(service, method, path, headers, body):
         if operation == "Query":
             return operation, [(operation, [request.get("IndexName", "")])]
         return operation, [(operation, [key_prefix(request.get("Key") or request.get("Item"))])]
-    if target:  # JSON protocol services: Secrets Manager, EventBridge ("AWSEvents.PutEvents")
+    # JSON protocol services: Secrets Manager, EventBridge ("AWSEvents.PutEvents"), End User
+    # Messaging SMS and Voice v2 ("PinpointSMSVoiceV2.SendVoiceMessage": sms-voice:SendVoiceMessage).
+    if target:
         operation = target.split(".", 1)[-1]
         return operation, [(operation, [])]
     if service == "sns":
@@ -93,7 +101,7 @@ class Recorder(BaseHTTPRequestHandler):
         pass
 
     def upstream(self, service):
-        url = self.upstreams["dynamodb"] if service == "dynamodb" else self.upstreams["other"]
+        url = self.upstreams.get(service) or self.upstreams["other"]
         pool = getattr(self.local, "pool", None)
         if pool is None:
             pool = self.local.pool = {}
@@ -158,6 +166,8 @@ def main():
     port, dynamodb, other, log_path = sys.argv[1:5]
     options = sys.argv[5:]
     Recorder.upstreams = {"dynamodb": dynamodb, "other": other}
+    if "--voice" in options:
+        Recorder.upstreams["sms-voice"] = options[options.index("--voice") + 1]
     Recorder.log_file = open(log_path, "a", encoding="utf-8")
     Recorder.requests = "--requests" in options
     server = ThreadingHTTPServer(("127.0.0.1", int(port)), Recorder)

@@ -57,7 +57,7 @@ start_emulators
 "$venv/bin/python" "$root/scripts/local_setup.py" "$TABLE_NAME-empty"
 # A second recorder serves HTTPS, as AWS endpoints do: the cold starts go through it, so
 # that they include each function's first TLS handshake.
-tls_port=$((MOTO_PORT + 2))
+tls_port=$((MOTO_PORT + 3))
 port_free "$tls_port" || { say "port $tls_port is in use"; exit 1; }
 # A throw-away CA, and a server certificate for localhost signed by it.
 ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs twostep locally: DynamoDB Local, moto (SNS, SES, Secrets Manager) and the three
+# Runs twostep locally: DynamoDB Local, moto (SNS, SES, Secrets Manager), the voice stub and the three
 # functions at http://127.0.0.1:9000, the same paths as the deployed API. Ctrl-C stops all.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,8 +19,11 @@ twostep is running at http://127.0.0.1:$API_PORT
 
   The demo page:    open http://127.0.0.1:$API_PORT/ in a browser (codes: ./scripts/outbox.sh)
   Sign up by SMS:   curl -s -X POST http://127.0.0.1:$API_PORT/signup -H 'content-type: application/json' -d '{"phone":"+14155550123"}'
-  Read the SMS:     ./scripts/outbox.sh
+  Read the SMS:     ./scripts/outbox.sh   (also emails, and what voice calls say)
+  A voice call:     curl -s -X POST http://127.0.0.1:$API_PORT/signup -H 'content-type: application/json' -d '{"phone":"+14155550123","channel":"voice"}'
+  Fallback:         ... -d '{"phone":"+14155550123","email":"ada@example.com","channels":"sms,voice,email"}' (post again after 30 s: the next channel)
   Verify:           curl -s -X POST http://127.0.0.1:$API_PORT/verify -H 'content-type: application/json' -d '{"phone":"+14155550123","code":"<code>"}'
+  Authenticator app: after verifying on the demo page, follow "Set up an authenticator app" (/totp)
   Logs:             .local/dev/*.log
 
   Servers (IVR, workflow tools) use an API key; this one was just made for you:

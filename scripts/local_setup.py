@@ -1,6 +1,8 @@
 """Creates the local resources twostep needs, against DynamoDB Local and moto.
 
-The table is created from template.yaml's own definition, so local and deployed agree.
+The table is created from template.yaml's own definition, so local and deployed agree, and so
+are the two secrets (the code-hash key, CODE_HASH_SECRET_ID, and the authenticator key,
+TOTP_KEY_SECRET_ID, default twostep-local/totp-key).
 The event bus gets a rule that copies every twostep event into the log group
 /twostep/local/events, where the tests and docs/integrations/events.py read them.
 Idempotent: what exists is left as it is.
@@ -81,12 +83,19 @@ def main():
     boto3.client("sesv2").create_email_identity(EmailIdentity=sender_domain)
 
     secrets = boto3.client("secretsmanager")
-    secret_id = os.environ["CODE_HASH_SECRET_ID"]
-    try:
-        secrets.describe_secret(SecretId=secret_id)
-    except secrets.exceptions.ResourceNotFoundException:
-        key = secrets.get_random_password(PasswordLength=64, ExcludePunctuation=True)["RandomPassword"]
-        secrets.create_secret(Name=secret_id, SecretString=json.dumps({"current": key}))
+    # The code-hash key, and the key that encrypts authenticator (TOTP) secrets: each made as
+    # template.yaml makes it (64 characters, no punctuation, as {"current": ...}). An empty
+    # TOTP_KEY_SECRET_ID (authenticators off) makes none.
+    secret_ids = [
+        os.environ["CODE_HASH_SECRET_ID"],
+        os.environ.get("TOTP_KEY_SECRET_ID", "twostep-local/totp-key"),
+    ]
+    for secret_id in filter(None, secret_ids):
+        try:
+            secrets.describe_secret(SecretId=secret_id)
+        except secrets.exceptions.ResourceNotFoundException:
+            key = secrets.get_random_password(PasswordLength=64, ExcludePunctuation=True)["RandomPassword"]
+            secrets.create_secret(Name=secret_id, SecretString=json.dumps({"current": key}))
 
     events_to_logs(os.environ["EVENT_BUS_NAME"])
 

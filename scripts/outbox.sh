@@ -1,14 +1,27 @@
 #!/usr/bin/env bash
-# Prints the SMS and emails the local stack "sent" (moto's record), oldest first.
+# Prints what the local stack "sent", oldest first: SMS and emails (moto's record) and voice
+# calls (the voice stub's record, with the digits the call reads out).
 set -euo pipefail
 port="${MOTO_PORT:-5000}"
-curl -s "http://127.0.0.1:$port/moto-api/data.json" | python3 -c '
-import json, sys
-data = json.load(sys.stdin)
+voice_port="${VOICE_PORT:-$((port + 2))}"
+python3 - "http://127.0.0.1:$port/moto-api/data.json" "http://127.0.0.1:$voice_port/calls" <<'PY'
+import json, re, sys, urllib.error, urllib.request
+
+def get(url, default):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return json.load(response)
+    except (urllib.error.URLError, OSError):
+        return default
+
+data = get(sys.argv[1], {})
 for sms in data.get("sns", {}).get("SMS", []):
     print("SMS   to %s: %s" % (sms["phone_number"], sms["message"]))
 for mail in data.get("ses", {}).get("Message", []):
     to = ", ".join(mail.get("destinations", {}).get("ToAddresses", []))
     print("EMAIL to %s: %s" % (to, mail.get("subject")))
     print("      " + str(mail.get("body", ""))[:300])
-'
+for call in get(sys.argv[2], []):
+    spoken = " ".join(re.sub(r"<[^>]+>", " ", call.get("body", "")).split())
+    print("CALL  to %s (%s): %s" % (call["destination"], call.get("voice_id"), spoken))
+PY

@@ -1,5 +1,5 @@
-# Sourced by dev.sh and test.sh: starts and stops the local stack (DynamoDB Local, moto,
-# the functions under cargo lambda watch). Ports come from the caller's environment.
+# Sourced by dev.sh and test.sh: starts and stops the local stack (DynamoDB Local, moto, the
+# voice stub, the functions under cargo lambda watch). Ports come from the caller's environment.
 # shellcheck shell=bash
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,6 +21,10 @@ stack_env() {
   export AWS_CALLS_LOG="$state/aws-calls.jsonl"
   export AWS_ENDPOINT_URL="http://127.0.0.1:$CALLS_PORT"
   export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$CALLS_PORT"
+  # Voice calls (End User Messaging SMS and Voice v2, which moto lacks) go through the recorder
+  # to scripts/voice_stub.py. VOICE_ORIGINATION_IDENTITY= (set and empty) turns voice off.
+  VOICE_PORT="${VOICE_PORT:-$((MOTO_PORT + 2))}"
+  export VOICE_ORIGINATION_IDENTITY="${VOICE_ORIGINATION_IDENTITY-+15005550000}"
   export TABLE_NAME="${TABLE_NAME:-twostep-local}"
   # The outcome events' bus; local_setup.py makes it, with a rule that copies every event to
   # the log group /twostep/local/events.
@@ -28,6 +32,8 @@ stack_env() {
   export ENVIRONMENT="${ENVIRONMENT:-dev}"
   export EMAIL_FROM="${EMAIL_FROM:-codes@twostep.example}"
   export CODE_HASH_SECRET_ID="${CODE_HASH_SECRET_ID:-twostep-local/code-hash-key}"
+  # The key that seals authenticator-app secrets; empty turns apps off.
+  export TOTP_KEY_SECRET_ID="${TOTP_KEY_SECRET_ID-twostep-local/totp-key}"
   # CORS origins and form redirect targets (the demo page redirects to its own paths).
   export ALLOWED_ORIGINS="${ALLOWED_ORIGINS:-}" ALLOWED_REDIRECT_ORIGINS="${ALLOWED_REDIRECT_ORIGINS:-}"
   export RUST_LOG="${RUST_LOG:-info}"
@@ -51,7 +57,7 @@ port_free() {
 start_emulators() {
   stack_env
   local p
-  for p in "$DDB_PORT" "$MOTO_PORT" "$CALLS_PORT" ${API_PORT:+"$API_PORT"}; do
+  for p in "$DDB_PORT" "$MOTO_PORT" "$CALLS_PORT" "$VOICE_PORT" ${API_PORT:+"$API_PORT"}; do
     port_free "$p" || { say "port $p is in use: stop what runs there, or set the *_PORT variables"; return 1; }
   done
   say "starting DynamoDB Local on :$DDB_PORT"
@@ -62,14 +68,20 @@ start_emulators() {
   say "starting moto (SNS, SES v2, Secrets Manager) on :$MOTO_PORT"
   "$venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$state/moto.log" 2>&1 &
   pids+=($!)
+  say "starting the voice stub (End User Messaging SMS and Voice v2) on :$VOICE_PORT"
+  # Numbers in VOICE_STUB_FAIL (comma-separated) get a refusal, as AWS can answer.
+  "$venv/bin/python" "$root/scripts/voice_stub.py" "$VOICE_PORT" >"$state/voice.log" 2>&1 &
+  pids+=($!)
   say "recording AWS calls on :$CALLS_PORT (.local/${STACK_NAME:-dev}/aws-calls.jsonl)"
   : >"$AWS_CALLS_LOG"
   # shellcheck disable=SC2086 # AWS_CALLS_OPTIONS is a list of options
   "$venv/bin/python" "$root/scripts/aws_calls.py" "$CALLS_PORT" "http://127.0.0.1:$DDB_PORT" \
-    "http://127.0.0.1:$MOTO_PORT" "$AWS_CALLS_LOG" ${AWS_CALLS_OPTIONS:-} >"$state/aws-calls.log" 2>&1 &
+    "http://127.0.0.1:$MOTO_PORT" "$AWS_CALLS_LOG" --voice "http://127.0.0.1:$VOICE_PORT" \
+    ${AWS_CALLS_OPTIONS:-} >"$state/aws-calls.log" 2>&1 &
   pids+=($!)
   wait_http "http://127.0.0.1:$DDB_PORT" 30
   wait_http "http://127.0.0.1:$MOTO_PORT/moto-api/data.json" 30
+  wait_http "http://127.0.0.1:$VOICE_PORT/calls" 30
   wait_http "http://127.0.0.1:$CALLS_PORT/moto-api/data.json" 30
   "$venv/bin/python" "$root/scripts/local_setup.py" "$TABLE_NAME" --definition-out "$state/table.json" \
     --template-out "$state/template.json"

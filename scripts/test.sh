@@ -16,6 +16,8 @@ export TABLE_NAME=twostep-test RUST_LOG=info
 # no message. Keys are re-read after 2 s, so that a revocation shows within a test.
 export TEST_DESTINATIONS=+15005550006,+15005550007,+15005550008,+15005550009,test@twostep.example
 export TEST_CODE=123456 API_KEY_CACHE_SECONDS=2
+# The voice stub refuses calls to this number, as AWS refuses a blocked destination.
+export VOICE_STUB_FAIL=+12025550147
 # The suite builds the functions once; an edit elsewhere in the tree must not restart them
 # while a test waits for an answer.
 export WATCH_FLAGS=--ignore-changes
@@ -29,6 +31,8 @@ cargo test --workspace --exclude twostep-tests
 
 start_stack
 export TWOSTEP_API_URL="http://127.0.0.1:$API_PORT" TWOSTEP_MOTO_URL="http://127.0.0.1:$MOTO_PORT"
+# The voice stub's record of calls (scripts/voice_stub.py: GET /calls, POST /reset).
+export TWOSTEP_VOICE_URL="http://127.0.0.1:$VOICE_PORT"
 export TWOSTEP_TABLE_DEFINITION="$state/table.json" TWOSTEP_TEMPLATE_JSON="$state/template.json"
 export TWOSTEP_FUNCTIONS_LOG="$state/functions.log"
 # One API key for the integrator tests and the examples in docs/integrations/.
@@ -66,11 +70,18 @@ if leaks=$(grep -aoE '\+[0-9]{8,15}|[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[a-z]{2,}'
   exit 1
 fi
 grep -aq "code sent" "$state/functions.log" || { echo "the functions' log is empty: nothing was checked"; exit 1; }
-codes=$(curl -s "$TWOSTEP_MOTO_URL/moto-api/data.json" | "$venv/bin/python" -c '
-import json, re, sys
-data = json.load(sys.stdin)
+codes=$("$venv/bin/python" -c '
+import json, re, sys, urllib.request
+def get(url):
+    with urllib.request.urlopen(url) as response:
+        return json.load(response)
+data = get(sys.argv[1] + "/moto-api/data.json")
 texts = [m["message"] for m in data["sns"]["SMS"]] + [str(m.get("body", "")) for m in data["ses"]["Message"]]
-print("\n".join(sorted({c for t in texts for c in re.findall(r"\b[0-9]{6}\b", t)})))')
+# A call reads its code digit by digit: the digits of its SSML, outside the tags, in order.
+for call in get(sys.argv[2] + "/calls"):
+    digits = "".join(re.findall(r"[0-9]", re.sub(r"<[^>]*>", " ", call["body"])))
+    texts.append(digits[: len(digits) // 2])
+print("\n".join(sorted({c for t in texts for c in re.findall(r"\b[0-9]{6}\b", t)})))' "$TWOSTEP_MOTO_URL" "$TWOSTEP_VOICE_URL")
 [[ -n "$codes" ]] || { echo "no delivered codes to look for"; exit 1; }
 if grep -awF -f <(echo "$codes") "$state/functions.log"; then
   echo "a delivered code is in .local/test/functions.log"; exit 1

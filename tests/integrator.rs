@@ -9,7 +9,7 @@ use twostep::domain::{ApiKey, ApiKeyRecord};
 use twostep::dynamodb::DynamoStore;
 use twostep::store::Store;
 use twostep_tests::{
-    Api, Reply, api_key, code_in, events_for, last_sms_code, sign_up_by_sms, sms_to, unique_email,
+    Api, Reply, api_key, code_in, events_of, last_sms_code, sign_up_by_sms, sms_to, unique_email,
     unique_phone, wrong_code, wrong_then_right_by_phone,
 };
 
@@ -361,19 +361,6 @@ async fn a_lookup_tells_whether_and_when_each_destination_was_verified() {
     );
     let bad = keyed(&api, Method::GET, "/contacts?phone=12", None).await;
     assert_eq!((bad.status, bad.code()), (400, "invalid_phone"), "{bad:?}");
-}
-
-/// The events of `id`, waited for briefly (they are published before the answer, but the
-/// emulator's rule copies them asynchronously).
-async fn events_of(id: &str, at_least: usize) -> Vec<Value> {
-    for _ in 0..50 {
-        let found = events_for(id).await;
-        if found.len() >= at_least {
-            return found;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    events_for(id).await
 }
 
 fn types(events: &[Value]) -> Vec<String> {

@@ -53,13 +53,18 @@ pub fn core(sdk: &aws_config::SdkConfig, config: Config) -> Core {
     }
 }
 
-/// SMS and email delivery.
+/// SMS, voice and email delivery (voice only with `VOICE_ORIGINATION_IDENTITY`).
 pub fn sender(sdk: &aws_config::SdkConfig, config: &Config) -> AwsSender {
     AwsSender::new(
         aws_sdk_sns::Client::new(sdk),
         aws_sdk_sesv2::Client::new(sdk),
         &config.email_from,
         config.sms_sender_id.as_deref(),
+    )
+    .with_voice(
+        aws_sdk_pinpointsmsvoicev2::Client::new(sdk),
+        config.voice_origination_identity.as_deref(),
+        config.voice_max_price_per_minute.as_deref(),
     )
 }
 
@@ -70,13 +75,58 @@ pub async fn code_hasher(
     sdk: &aws_config::SdkConfig,
     config: &Config,
 ) -> Result<CodeHasher, ConfigError> {
-    let problem = |problem: String| ConfigError {
-        variable: "CODE_HASH_SECRET_ID",
-        problem,
-    };
+    let keys = read_keys(
+        sdk,
+        &config.code_hash_secret_id,
+        "CODE_HASH_SECRET_ID",
+        CodeHasher::MIN_KEY_LEN,
+    )
+    .await?;
+    Ok(CodeHasher::new(
+        keys.current.as_bytes(),
+        keys.previous.as_deref().map(str::as_bytes),
+    ))
+}
+
+/// Reads the key(s) that seal TOTP secrets from the Secrets Manager secret `secret_id`
+/// (`TOTP_KEY_SECRET_ID`), in the code-hash key's format: JSON `{"current", "previous"}` or a
+/// plain string, each key at least 32 bytes.
+pub async fn totp_cipher(
+    sdk: &aws_config::SdkConfig,
+    secret_id: &str,
+) -> Result<crate::totp::TotpCipher, ConfigError> {
+    let keys = read_keys(
+        sdk,
+        secret_id,
+        "TOTP_KEY_SECRET_ID",
+        crate::totp::MIN_KEY_LEN,
+    )
+    .await?;
+    Ok(crate::totp::TotpCipher::new(
+        keys.current.as_bytes(),
+        keys.previous.as_deref().map(str::as_bytes),
+    ))
+}
+
+/// A key secret's contents: the current key and, during a rotation, the previous one.
+struct SecretKeys {
+    current: String,
+    previous: Option<String>,
+}
+
+/// Reads a key secret: JSON `{"current": "...", "previous": "..."}` (`previous` only during
+/// a rotation) or a plain string, each key at least `min_len` bytes. Errors name `variable`,
+/// the environment variable that names the secret.
+async fn read_keys(
+    sdk: &aws_config::SdkConfig,
+    secret_id: &str,
+    variable: &'static str,
+    min_len: usize,
+) -> Result<SecretKeys, ConfigError> {
+    let problem = |problem: String| ConfigError { variable, problem };
     let out = aws_sdk_secretsmanager::Client::new(sdk)
         .get_secret_value()
-        .secret_id(&config.code_hash_secret_id)
+        .secret_id(secret_id)
         .send()
         .await
         .map_err(|e| {
@@ -102,15 +152,9 @@ pub async fn code_hasher(
     };
     let current = current.ok_or_else(|| problem("has no \"current\" key".to_owned()))?;
     for key in std::iter::once(&current).chain(previous.as_ref()) {
-        if key.len() < CodeHasher::MIN_KEY_LEN {
-            return Err(problem(format!(
-                "holds a key shorter than {} bytes",
-                CodeHasher::MIN_KEY_LEN
-            )));
+        if key.len() < min_len {
+            return Err(problem(format!("holds a key shorter than {min_len} bytes")));
         }
     }
-    Ok(CodeHasher::new(
-        current.as_bytes(),
-        previous.as_deref().map(str::as_bytes),
-    ))
+    Ok(SecretKeys { current, previous })
 }

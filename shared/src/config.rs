@@ -43,6 +43,12 @@ pub struct Config {
     pub email_from: EmailAddress,
     /// The SNS sender ID, where the country supports one.
     pub sms_sender_id: Option<String>,
+    /// Where voice calls come from (End User Messaging phone number, its ID or ARN, or a pool
+    /// ID or ARN); none: the voice channel is off.
+    pub voice_origination_identity: Option<String>,
+    /// The most a call may cost per minute (USD, `0.10`): AWS does not place a call to a
+    /// destination that costs more (a cap on toll fraud); none: no cap.
+    pub voice_max_price_per_minute: Option<String>,
     /// The name the messages give.
     pub brand_name: String,
     /// Origins whose browsers may call the API.
@@ -65,6 +71,14 @@ pub struct Config {
     pub test_destinations: Vec<Destination>,
     /// The fixed code of the test destinations.
     pub test_code: Option<OtpCode>,
+    /// The Secrets Manager secret (name or ARN) holding the key that seals TOTP secrets;
+    /// none: authenticator apps are off.
+    pub totp_key_secret_id: Option<String>,
+    /// Seconds after an approval during which its verification may enrol an app.
+    pub totp_enroll_window_seconds: u32,
+    /// The TOTP failure window: `MAX_CHECK_ATTEMPTS` wrong app codes lock the factor until it
+    /// ends.
+    pub totp_lock_seconds: u32,
 }
 
 impl Config {
@@ -101,6 +115,8 @@ impl Config {
                 })?
             },
             sms_sender_id: env.sender_id("SMS_SENDER_ID")?,
+            voice_origination_identity: env.origination_identity("VOICE_ORIGINATION_IDENTITY")?,
+            voice_max_price_per_minute: env.price("VOICE_MAX_PRICE_PER_MINUTE")?,
             brand_name: env.brand("BRAND_NAME")?,
             allowed_origins: env.origins("ALLOWED_ORIGINS")?,
             allowed_redirect_origins: env.origins("ALLOWED_REDIRECT_ORIGINS")?,
@@ -112,6 +128,14 @@ impl Config {
             environment: env.get("ENVIRONMENT").unwrap_or("dev").to_ascii_lowercase(),
             test_destinations: Vec::new(),
             test_code: None,
+            totp_key_secret_id: env.get("TOTP_KEY_SECRET_ID").map(str::to_owned),
+            totp_enroll_window_seconds: env.number(
+                "TOTP_ENROLL_WINDOW_SECONDS",
+                600,
+                60,
+                86_400,
+            )?,
+            totp_lock_seconds: env.number("TOTP_LOCK_SECONDS", 3_600, 60, 86_400)?,
         };
         config.with_test_mode(&env)
     }
@@ -281,6 +305,51 @@ impl Env<'_> {
         }
     }
 
+    fn origination_identity(&self, name: &'static str) -> Result<Option<String>, ConfigError> {
+        let Some(raw) = self.get(name) else {
+            return Ok(None);
+        };
+        // SendVoiceMessage's pattern for OriginationIdentity: a typo fails at start, not per call.
+        let ok = raw.len() <= 256
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_:/+-".contains(c));
+        if ok {
+            Ok(Some(raw.to_owned()))
+        } else {
+            Err(ConfigError {
+                variable: name,
+                problem: format!(
+                    "'{raw}' is not a phone number (E.164), phone number ID or ARN, or pool ID or ARN"
+                ),
+            })
+        }
+    }
+
+    /// A price as `SendVoiceMessage`'s `MaxPricePerMinute` takes it: up to two digits, a
+    /// point, one to five decimals (`0.10`).
+    fn price(&self, name: &'static str) -> Result<Option<String>, ConfigError> {
+        let Some(raw) = self.get(name) else {
+            return Ok(None);
+        };
+        let ok = raw.split_once('.').is_some_and(|(whole, decimals)| {
+            whole.len() <= 2
+                && (1..=5).contains(&decimals.len())
+                && whole
+                    .chars()
+                    .chain(decimals.chars())
+                    .all(|c| c.is_ascii_digit())
+        });
+        if ok {
+            Ok(Some(raw.to_owned()))
+        } else {
+            Err(ConfigError {
+                variable: name,
+                problem: format!("'{raw}' is not a price such as 0.10 (USD per minute)"),
+            })
+        }
+    }
+
     fn brand(&self, name: &'static str) -> Result<String, ConfigError> {
         let raw = self.get(name).unwrap_or("twostep");
         // The SMS must stay one GSM-7 segment: keep the brand short and in the basic charset.
@@ -402,6 +471,40 @@ mod tests {
         assert!(c.sms_allowed_countries.is_empty());
         assert_eq!(c.brand_name, "twostep");
         assert_eq!(c.sms_sender_id, None);
+        assert_eq!(c.voice_origination_identity, None);
+    }
+
+    #[test]
+    fn voice_is_on_with_an_origination_identity_and_off_when_it_is_empty() {
+        for (raw, expected) in [
+            ("", None),
+            ("  ", None),
+            (" +15005550000 ", Some("+15005550000")),
+            (
+                "arn:aws:sms-voice:us-east-1:111122223333:pool/pool-0123456789abcdef0123456789abcdef",
+                Some(
+                    "arn:aws:sms-voice:us-east-1:111122223333:pool/pool-0123456789abcdef0123456789abcdef",
+                ),
+            ),
+        ] {
+            let c = Config::from_vars(&test_vars(&[("VOICE_ORIGINATION_IDENTITY", raw)]))
+                .expect("valid");
+            assert_eq!(c.voice_origination_identity.as_deref(), expected, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn a_voice_price_cap_is_a_decimal_price() {
+        for (raw, expected) in [("", None), ("0.10", Some("0.10")), (".5", Some(".5"))] {
+            let c = Config::from_vars(&test_vars(&[("VOICE_MAX_PRICE_PER_MINUTE", raw)]))
+                .expect("valid");
+            assert_eq!(c.voice_max_price_per_minute.as_deref(), expected, "{raw:?}");
+        }
+        for raw in ["1", "0.123456", "100.0", "-0.1", "0,10", "1e-2"] {
+            let e = Config::from_vars(&test_vars(&[("VOICE_MAX_PRICE_PER_MINUTE", raw)]))
+                .expect_err(raw);
+            assert_eq!(e.variable, "VOICE_MAX_PRICE_PER_MINUTE", "{raw:?}");
+        }
     }
 
     #[test]
@@ -417,6 +520,7 @@ mod tests {
             ("BRAND_NAME", "Ünïcødé™"),
             ("ALLOWED_ORIGINS", "example.com"),
             ("SMS_SENDER_ID", "far-too-long-id"),
+            ("VOICE_ORIGINATION_IDENTITY", "+1 500 555 0000"),
         ] {
             let err = Config::from_vars(&test_vars(&[(name, value)])).expect_err(name);
             assert_eq!(err.variable, name);

@@ -1,12 +1,14 @@
-//! Delivery of codes: the [`Sender`] trait, and its SNS (SMS) and SES v2 (email) implementation.
+//! Delivery of codes: the [`Sender`] trait, and its SNS (SMS), End User Messaging SMS and
+//! Voice v2 (voice calls) and SES v2 (email) implementation.
 
 use async_trait::async_trait;
+use aws_sdk_pinpointsmsvoicev2::types::VoiceMessageBodyTextType;
 use aws_sdk_sesv2::types::{Body, Content, Destination as SesDestination, EmailContent, Message};
 use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sns::types::MessageAttributeValue;
 
 use crate::domain::{EmailAddress, PhoneNumber};
-use crate::messages::EmailMessage;
+use crate::messages::{EmailMessage, VoiceMessage};
 
 /// A delivery that did not go out.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +20,12 @@ pub struct DeliveryError(pub String);
 pub trait Sender: Send + Sync {
     /// Sends a transactional SMS.
     async fn send_sms(&self, to: &PhoneNumber, text: &str) -> Result<(), DeliveryError>;
+    /// Calls the number and reads the message out.
+    async fn send_voice(
+        &self,
+        to: &PhoneNumber,
+        message: &VoiceMessage,
+    ) -> Result<(), DeliveryError>;
     /// Sends an email.
     async fn send_email(
         &self,
@@ -26,13 +34,17 @@ pub trait Sender: Send + Sync {
     ) -> Result<(), DeliveryError>;
 }
 
-/// SMS through SNS `Publish`, email through SES v2 `SendEmail`.
+/// SMS through SNS `Publish`, voice calls through End User Messaging SMS and Voice v2
+/// `SendVoiceMessage`, email through SES v2 `SendEmail`.
 #[derive(Debug, Clone)]
 pub struct AwsSender {
     sns: aws_sdk_sns::Client,
     ses: aws_sdk_sesv2::Client,
+    voice: Option<aws_sdk_pinpointsmsvoicev2::Client>,
     email_from: String,
     sender_id: Option<String>,
+    voice_origination_identity: Option<String>,
+    voice_max_price: Option<String>,
 }
 
 impl AwsSender {
@@ -46,9 +58,27 @@ impl AwsSender {
         Self {
             sns,
             ses,
+            voice: None,
             email_from: email_from.as_str().to_owned(),
             sender_id: sender_id.map(str::to_owned),
+            voice_origination_identity: None,
+            voice_max_price: None,
         }
+    }
+
+    /// The same sender, placing voice calls through `voice` from `origination_identity`
+    /// (`VOICE_ORIGINATION_IDENTITY`), at most `max_price_per_minute`
+    /// (`VOICE_MAX_PRICE_PER_MINUTE`); without an identity, voice stays off.
+    pub fn with_voice(
+        mut self,
+        voice: aws_sdk_pinpointsmsvoicev2::Client,
+        origination_identity: Option<&str>,
+        max_price_per_minute: Option<&str>,
+    ) -> Self {
+        self.voice = Some(voice);
+        self.voice_origination_identity = origination_identity.map(str::to_owned);
+        self.voice_max_price = max_price_per_minute.map(str::to_owned);
+        self
     }
 }
 
@@ -100,6 +130,31 @@ impl Sender for AwsSender {
             .map_err(|e| DeliveryError(format!("SNS Publish: {}", describe(&e))))
     }
 
+    async fn send_voice(
+        &self,
+        to: &PhoneNumber,
+        message: &VoiceMessage,
+    ) -> Result<(), DeliveryError> {
+        let (Some(client), Some(origination)) = (&self.voice, &self.voice_origination_identity)
+        else {
+            return Err(DeliveryError(
+                "voice is not enabled (VOICE_ORIGINATION_IDENTITY is empty)".to_owned(),
+            ));
+        };
+        client
+            .send_voice_message()
+            .destination_phone_number(to.as_str())
+            .origination_identity(origination)
+            .message_body(&message.ssml)
+            .message_body_text_type(VoiceMessageBodyTextType::Ssml)
+            .voice_id(message.voice.clone())
+            .set_max_price_per_minute(self.voice_max_price.clone())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| DeliveryError(format!("SendVoiceMessage: {}", describe(&e))))
+    }
+
     async fn send_email(
         &self,
         to: &EmailAddress,
@@ -138,6 +193,8 @@ pub mod memory {
         Sms(String, String),
         /// An email: the address and the message.
         Email(String, EmailMessage),
+        /// A voice call: the number and the message.
+        Voice(String, VoiceMessage),
     }
 
     /// Records messages; can be told to fail.
@@ -169,11 +226,21 @@ pub mod memory {
                 .clone()
         }
 
-        /// The code of `length` digits in the newest message, if anything was sent.
+        /// The code of `length` digits in the newest message, if anything was sent (for a
+        /// voice call, the digits of its first reading).
         pub fn last_code(&self, length: usize) -> Option<String> {
             let text = match self.sent().pop()? {
                 Sent::Sms(_, text) => text,
                 Sent::Email(_, message) => message.text,
+                Sent::Voice(_, message) => {
+                    // The call reads the code twice: it is the first half of the digits.
+                    let digits = message.spoken_digits();
+                    if digits.chars().count() == 2 * length {
+                        digits.chars().take(length).collect()
+                    } else {
+                        String::new()
+                    }
+                }
             };
             text.split(|c: char| !c.is_ascii_digit())
                 .find(|word| word.len() == length)
@@ -202,12 +269,50 @@ pub mod memory {
             self.record(Sent::Sms(to.as_str().to_owned(), text.to_owned()))
         }
 
+        async fn send_voice(
+            &self,
+            to: &PhoneNumber,
+            message: &VoiceMessage,
+        ) -> Result<(), DeliveryError> {
+            self.record(Sent::Voice(to.as_str().to_owned(), message.clone()))
+        }
+
         async fn send_email(
             &self,
             to: &EmailAddress,
             message: &EmailMessage,
         ) -> Result<(), DeliveryError> {
             self.record(Sent::Email(to.as_str().to_owned(), message.clone()))
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::domain::{Country, Locale, OtpCode};
+        use crate::messages::MessageBuilder;
+
+        fn phone() -> PhoneNumber {
+            PhoneNumber::parse("+4915112345678", Country::parse("DE").expect("DE")).expect("valid")
+        }
+
+        #[tokio::test]
+        async fn a_recorded_voice_call_gives_its_code_once() {
+            let sender = RecordingSender::new();
+            let code = OtpCode::custom("482913", "code").expect("valid");
+            let message = MessageBuilder::new("twostep", 600, None)
+                .voice(&Locale::parse("de").expect("valid"), &code);
+            sender
+                .send_voice(&phone(), &message)
+                .await
+                .expect("recorded");
+            assert_eq!(sender.last_code(6).as_deref(), Some("482913"));
+            assert_eq!(sender.last_code(4), None, "not a code of 4 digits");
+            assert!(
+                matches!(&sender.sent()[0], Sent::Voice(to, m) if to == "+4915112345678" && *m == message)
+            );
+            sender.set_failing(true);
+            assert!(sender.send_voice(&phone(), &message).await.is_err());
         }
     }
 }

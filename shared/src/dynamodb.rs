@@ -12,20 +12,22 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, DeleteRequest, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update, WriteRequest,
+    AttributeValue, ConditionCheck, DeleteRequest, Put, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update, WriteRequest,
 };
 use aws_smithy_types::error::display::DisplayErrorContext;
 
 use crate::domain::{
-    ApiKeyId, ApiKeyRecord, Channel, CodeHash, CodeState, ContactRecord, ContactStatus,
-    CurrentCode, Destination, Locale, PersonName, VerificationId, VerificationRecord,
+    ApiKeyId, ApiKeyRecord, Channel, ChannelList, CodeHash, CodeState, ContactRecord,
+    ContactStatus, CurrentCode, Destination, EmailAddress, FactorState, Fallback, FallbackState,
+    Locale, PersonName, PhoneNumber, TotpFactor, VerificationId, VerificationRecord,
     VerificationState,
 };
 use crate::store::{
-    AttemptOutcome, ClientSends, DeleteOutcome, KeyClaim, KeyRecord, LengthCheck, SendWrite,
-    StaleCursor, StalePage, Store, StoreError, StoredReply,
+    AttemptOutcome, ClientSends, DeleteOutcome, EnrollOutcome, Enrollment, FactorAttempt, KeyClaim,
+    KeyRecord, LengthCheck, SendWrite, StaleCursor, StalePage, Store, StoreError, StoredReply,
 };
+use crate::totp::SealedSecret;
 
 /// The sparse index of unverified contacts by age, which cleanup pages through.
 pub const UNVERIFIED_INDEX: &str = "unverified-by-age";
@@ -72,6 +74,65 @@ fn n(v: impl ToString) -> AttributeValue {
 
 fn contact_key(destination: &Destination) -> AttributeValue {
     s(format!("{CONTACT_PREFIX}{}", destination.key()))
+}
+
+fn factor_key(destination: &Destination) -> AttributeValue {
+    s(TotpFactor::key(destination))
+}
+
+fn factor_from_item(item: &Item) -> Result<TotpFactor, StoreError> {
+    let r = Reader(item);
+    Ok(TotpFactor {
+        destination: Destination::from_key(r.req_s("dest")?).map_err(corrupt)?,
+        sealed: SealedSecret {
+            key_id: r.req_s("kid")?.to_owned(),
+            bytes: item
+                .get("ct")
+                .and_then(|v| v.as_b().ok())
+                .map(|b| b.as_ref().to_vec())
+                .ok_or_else(|| StoreError::Corrupt("missing ct".to_owned()))?,
+        },
+        state: match r.req_s("state")? {
+            "active" => FactorState::Active,
+            _ => FactorState::Pending,
+        },
+        last_step: r.opt_n("step")?.unwrap_or(0),
+        failures: r.opt_n("fails")?.unwrap_or(0),
+        failure_window_start: r.opt_n("fwin")?.unwrap_or(0),
+        created_at: r.req_n("created_at")?,
+        activated_at: r.opt_n("activated_at")?,
+        pending_until: r.opt_n("pexp")?.unwrap_or(0),
+    })
+}
+
+fn factor_to_item(f: &TotpFactor) -> Item {
+    let mut item: Item = HashMap::new();
+    item.insert("pk".into(), factor_key(&f.destination));
+    item.insert("kind".into(), s("totp"));
+    item.insert("dest".into(), s(f.destination.key()));
+    item.insert(
+        "ct".into(),
+        AttributeValue::B(Blob::new(f.sealed.bytes.clone())),
+    );
+    item.insert("kid".into(), s(&f.sealed.key_id));
+    item.insert("state".into(), s(f.state.as_str()));
+    item.insert("step".into(), n(f.last_step));
+    item.insert("fails".into(), n(f.failures));
+    item.insert("fwin".into(), n(f.failure_window_start));
+    item.insert("created_at".into(), n(f.created_at));
+    if let Some(at) = f.activated_at {
+        item.insert("activated_at".into(), n(at));
+    }
+    item.insert("pexp".into(), n(f.pending_until));
+    if f.state == FactorState::Pending {
+        // An enrolment never confirmed is tidied away a day after it lapsed.
+        item.insert(
+            TTL_ATTRIBUTE.into(),
+            n(f.pending_until.div_euclid(1_000) + 86_400),
+        );
+    }
+    item.insert("ver".into(), n(1));
+    item
 }
 
 fn verification_key(id: &VerificationId) -> AttributeValue {
@@ -195,6 +256,11 @@ fn contact_from_item(item: &Item) -> Result<ContactRecord, StoreError> {
                 _ => CodeState::Pending,
             },
             length: r.opt_n("code_len")?,
+            // Absent on codes stored before voice: they went by the destination's channel.
+            channel: match r.opt_s("code_ch") {
+                Some(channel) => Channel::parse(channel).map_err(corrupt)?,
+                None => destination.channel(),
+            },
         }),
     };
     let recent_sends = match item.get("sends").and_then(|v| v.as_l().ok()) {
@@ -237,8 +303,37 @@ fn contact_from_item(item: &Item) -> Result<ContactRecord, StoreError> {
         cooldown_until: r.opt_n("cooldown_until")?.unwrap_or(0),
         current,
         verification_ids,
+        fallback: fallback_state_from_item(&r)?,
         version: r.req_n("ver")?,
     })
+}
+
+/// A fallback flow's progress on its origin contact (`fb_*`), if one started there.
+fn fallback_state_from_item(r: &Reader<'_>) -> Result<Option<FallbackState>, StoreError> {
+    let Some(list) = r.opt_s("fb_chs") else {
+        return Ok(None);
+    };
+    Ok(Some(FallbackState {
+        channels: ChannelList::parse(list).map_err(corrupt)?,
+        position: r.opt_n("fb_pos")?.unwrap_or(0),
+        expires_at: r.opt_n("fb_exp")?.unwrap_or(0),
+        next_at: r.opt_n("fb_next")?.unwrap_or(0),
+        latest: r.opt_s("fb_vid").map(parse_id).transpose()?,
+    }))
+}
+
+/// The `fb_*` attributes of a flow's progress.
+fn fallback_state_values(state: &FallbackState) -> Vec<(&'static str, AttributeValue)> {
+    let mut values = vec![
+        ("fb_chs", s(state.channels.as_string())),
+        ("fb_pos", n(state.position)),
+        ("fb_exp", n(state.expires_at)),
+        ("fb_next", n(state.next_at)),
+    ];
+    if let Some(id) = &state.latest {
+        values.push(("fb_vid", s(id.as_str())));
+    }
+    values
 }
 
 fn contact_to_item(c: &ContactRecord) -> Item {
@@ -277,6 +372,7 @@ fn contact_to_item(c: &ContactRecord) -> Item {
         if let Some(length) = code.length {
             item.insert("code_len".into(), n(length));
         }
+        item.insert("code_ch".into(), s(code.channel.as_str()));
     }
     if !c.verification_ids.is_empty() {
         item.insert(
@@ -288,6 +384,11 @@ fn contact_to_item(c: &ContactRecord) -> Item {
                     .collect(),
             ),
         );
+    }
+    if let Some(state) = &c.fallback {
+        for (name, value) in fallback_state_values(state) {
+            item.insert(name.into(), value);
+        }
     }
     if c.status == ContactStatus::Unverified {
         // Present only while unverified: this is what makes the cleanup index sparse.
@@ -303,10 +404,7 @@ fn verification_from_item(item: &Item) -> Result<VerificationRecord, StoreError>
     Ok(VerificationRecord {
         id: parse_id(key.strip_prefix(VERIFICATION_PREFIX).unwrap_or(key))?,
         destination: Destination::from_key(r.req_s("dest")?).map_err(corrupt)?,
-        channel: match r.req_s("channel")? {
-            "email" => Channel::Email,
-            _ => Channel::Sms,
-        },
+        channel: Channel::parse(r.req_s("channel")?).map_err(corrupt)?,
         created_at: r.req_n("created_at")?,
         expires_at: r.req_n("expires_at")?,
         state: match r.req_s("state")? {
@@ -321,6 +419,23 @@ fn verification_from_item(item: &Item) -> Result<VerificationRecord, StoreError>
         final_attempts: r.opt_n("final_attempts")?,
         max_attempts: r.req_n("max_attempts")?,
         code_length: r.opt_n("code_len")?,
+        fallback: match r.opt_s("fb_chs") {
+            None => None,
+            Some(list) => Some(
+                Fallback::new(
+                    ChannelList::parse(list).map_err(corrupt)?,
+                    r.opt_s("fb_phone")
+                        .map(PhoneNumber::from_e164)
+                        .transpose()
+                        .map_err(corrupt)?,
+                    r.opt_s("fb_email")
+                        .map(EmailAddress::parse)
+                        .transpose()
+                        .map_err(corrupt)?,
+                )
+                .map_err(corrupt)?,
+            ),
+        },
     })
 }
 
@@ -339,6 +454,15 @@ fn verification_to_item(v: &VerificationRecord) -> Item {
     }
     if let Some(length) = v.code_length {
         item.insert("code_len".into(), n(length));
+    }
+    if let Some(flow) = &v.fallback {
+        item.insert("fb_chs".into(), s(flow.channels.as_string()));
+        if let Some(phone) = &flow.phone {
+            item.insert("fb_phone".into(), s(phone.as_str()));
+        }
+        if let Some(email) = &flow.email {
+            item.insert("fb_email".into(), s(email.as_str()));
+        }
     }
     // DynamoDB's TTL is in seconds and deletes late: expiry is always checked in code.
     item.insert(
@@ -429,6 +553,193 @@ fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
 
 #[async_trait]
 impl Store for DynamoStore {
+    async fn enroll_totp(&self, enrollment: &Enrollment) -> Result<EnrollOutcome, StoreError> {
+        let factor = &enrollment.factor;
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(factor_to_item(factor)));
+        if !enrollment.replace_active {
+            put = put
+                .condition_expression("attribute_not_exists(pk) OR #state <> :active")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":active", s(FactorState::Active.as_str()));
+        }
+        let contact = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key("pk", contact_key(&factor.destination))
+            .condition_expression("#status = :verified")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":verified", s(ContactStatus::Verified.as_str()));
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .put(build(put.build())?)
+                .build(),
+            TransactWriteItem::builder()
+                .condition_check(build(contact.build())?)
+                .build(),
+        ];
+        if let Some(id) = &enrollment.verification {
+            // The verification allows one enrolment.
+            let used = self
+                .update(verification_key(id))
+                .update_expression("SET enrolled_at = :now")
+                .condition_expression("attribute_not_exists(enrolled_at) AND #state = :approved")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":now", n(factor.created_at))
+                .expression_attribute_values(":approved", s(VerificationState::Approved.as_str()));
+            items.push(
+                TransactWriteItem::builder()
+                    .update(build(used.build())?)
+                    .build(),
+            );
+        }
+        let err = match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(EnrollOutcome::Enrolled),
+            Err(e) => e,
+        };
+        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+            err.as_service_error()
+        else {
+            return Err(unavailable("TransactWriteItems enrol", &err));
+        };
+        let failed = |i: usize| {
+            cancelled
+                .cancellation_reasons()
+                .get(i)
+                .is_some_and(|r| r.code() == Some("ConditionalCheckFailed"))
+        };
+        if failed(0) {
+            Ok(EnrollOutcome::AlreadyActive)
+        } else if failed(1) {
+            Ok(EnrollOutcome::NotVerified)
+        } else if failed(2) {
+            Ok(EnrollOutcome::VerificationUsed)
+        } else {
+            Err(unavailable("TransactWriteItems enrol", &err))
+        }
+    }
+
+    async fn count_totp_attempt(
+        &self,
+        destination: &Destination,
+        max: u32,
+        window_ms: i64,
+        now: i64,
+    ) -> Result<FactorAttempt, StoreError> {
+        let usable = "attribute_exists(ct) AND (#state = :active OR pexp > :now)";
+        // In the window: one more, below the limit. The window over: the first of a new one.
+        let within = format!("{usable} AND fwin > :start AND fails < :max");
+        let anew = format!("{usable} AND fwin <= :start");
+        for round in 0..6u64 {
+            let new_window = round % 2 == 1;
+            let request = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", factor_key(destination))
+                .update_expression(if new_window {
+                    "SET fails = :one, fwin = :now ADD ver :one"
+                } else {
+                    "ADD fails :one, ver :one"
+                })
+                .condition_expression(if new_window { &anew } else { &within })
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":active", s(FactorState::Active.as_str()))
+                .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":start", n(now - window_ms))
+                .expression_attribute_values(":one", n(1))
+                .return_values(ReturnValue::AllNew)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
+            let request = if new_window {
+                request
+            } else {
+                request.expression_attribute_values(":max", n(max))
+            };
+            match request.send().await {
+                Ok(out) => {
+                    let item = out
+                        .attributes()
+                        .ok_or_else(|| StoreError::Corrupt("no attributes".to_owned()))?;
+                    return Ok(FactorAttempt::Counted(factor_from_item(item)?));
+                }
+                Err(e) => match e.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                        let Some(before) = failed.item().map(factor_from_item).transpose()? else {
+                            return Ok(FactorAttempt::Missing);
+                        };
+                        if !before.usable(now) {
+                            return Ok(FactorAttempt::Missing);
+                        }
+                        let window_open = before.failure_window_start > now - window_ms;
+                        if window_open && before.failures >= max {
+                            return Ok(FactorAttempt::Locked {
+                                until: before.failure_window_start + window_ms,
+                            });
+                        }
+                        // The other branch applies (or a concurrent check moved the
+                        // window): the next round takes it.
+                    }
+                    Some(UpdateItemError::TransactionConflictException(_)) => {
+                        tokio::time::sleep(Duration::from_millis(10 * (round + 1))).await;
+                    }
+                    _ => return Err(unavailable("UpdateItem TOTP attempt", &e)),
+                },
+            }
+        }
+        Err(StoreError::Unavailable(
+            "UpdateItem TOTP attempt: the factor kept changing".to_owned(),
+        ))
+    }
+
+    async fn accept_totp(
+        &self,
+        factor: &TotpFactor,
+        step: u64,
+        approval: &VerificationRecord,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let accept = self
+            .update(factor_key(&factor.destination))
+            .update_expression(
+                "SET step = :step, fails = :zero, fwin = :now, #state = :active, \
+                 activated_at = if_not_exists(activated_at, :now) REMOVE #ttl ADD ver :one",
+            )
+            // Each time step once, and only for the secret that was checked.
+            .condition_expression("step < :step AND ct = :ct")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":step", n(step))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":active", s(FactorState::Active.as_str()))
+            .expression_attribute_values(
+                ":ct",
+                AttributeValue::B(Blob::new(factor.sealed.bytes.clone())),
+            );
+        let record = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(verification_to_item(approval)))
+            .condition_expression("attribute_not_exists(pk)");
+        self.transact(vec![
+            TransactWriteItem::builder()
+                .update(build(accept.build())?)
+                .build(),
+            TransactWriteItem::builder()
+                .put(build(record.build())?)
+                .build(),
+        ])
+        .await
+    }
+
     async fn claim_key(
         &self,
         claim: &KeyRecord,
@@ -564,6 +875,27 @@ impl Store for DynamoStore {
                 .expression_attribute_values(":replaced", s(VerificationState::Replaced.as_str()))
                 .expression_attribute_values(":pending", s(VerificationState::Pending.as_str()))
                 .expression_attribute_values(":attempts", n(attempts));
+            items.push(
+                TransactWriteItem::builder()
+                    .update(build(update.build())?)
+                    .build(),
+            );
+        }
+        if let Some((origin, state)) = &write.origin {
+            // The flow's progress stays on its origin contact, which this send does not write.
+            let values = fallback_state_values(state);
+            let sets: Vec<String> = values
+                .iter()
+                .map(|(name, _)| format!("{name} = :{name}"))
+                .collect();
+            let mut update = self
+                .update(contact_key(origin))
+                .update_expression(format!("SET {} ADD ver :one", sets.join(", ")))
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":one", n(1));
+            for (name, value) in values {
+                update = update.expression_attribute_values(format!(":{name}"), value);
+            }
             items.push(
                 TransactWriteItem::builder()
                     .update(build(update.build())?)
@@ -733,7 +1065,7 @@ impl Store for DynamoStore {
                 Err(e) => match e.as_service_error() {
                     Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
                         let before = failed.item().map(contact_from_item).transpose()?;
-                        return Ok(AttemptOutcome::Refused(before));
+                        return Ok(AttemptOutcome::Refused(before.map(Box::new)));
                     }
                     Some(UpdateItemError::TransactionConflictException(_)) if retry < 3 => {
                         tokio::time::sleep(Duration::from_millis(10 * (retry + 1))).await;

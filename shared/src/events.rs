@@ -69,7 +69,7 @@ pub struct Event {
     pub kind: EventType,
     /// The verification it happened to.
     pub verification_id: String,
-    /// SMS or email.
+    /// How the code went: `sms`, `voice`, `email` or `totp`.
     pub channel: Channel,
     /// The destination, masked.
     pub to: String,
@@ -86,11 +86,12 @@ pub struct Event {
 }
 
 impl Event {
-    /// An event of `kind` about verification `id` to `destination`, at `now` (unix ms).
+    /// An event of `kind` about verification `id`, whose code went to `destination` by
+    /// `channel`, at `now` (unix ms).
     pub fn new(
         kind: EventType,
         id: &VerificationId,
-        destination: &Destination,
+        (destination, channel): (&Destination, Channel),
         test: bool,
         now: i64,
     ) -> Self {
@@ -98,7 +99,7 @@ impl Event {
             schema_version: SCHEMA_VERSION,
             kind,
             verification_id: id.to_string(),
-            channel: destination.channel(),
+            channel,
             to: destination.masked(),
             occurred_at: crate::http::rfc3339(now),
             test,

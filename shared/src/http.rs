@@ -12,9 +12,10 @@ use serde_json::{Map, Value, json};
 
 use crate::config::Config;
 use crate::domain::{
-    ApiKey, Channel, Destination, EmailAddress, IdempotencyKey, InputError, Locale, OtpCode,
-    PersonName, PhoneNumber, SubmittedCode, VerificationId,
+    ApiKey, Channel, ChannelList, Destination, EmailAddress, Fallback, IdempotencyKey, InputError,
+    Locale, OtpCode, PersonName, PhoneNumber, SubmittedCode, VerificationId,
 };
+use crate::factors::EnrollBy;
 use crate::keyring::{Caller, KeyRing};
 use crate::redirect::RedirectTarget;
 use crate::service::{self, CheckTarget, Core, SendOptions, SendRequest, ServiceError};
@@ -127,6 +128,10 @@ error_codes! {
     Replaced => "replaced", CONFLICT, "Code replaced";
     /// A keyed caller cancelled the verification.
     Canceled => "canceled", CONFLICT, "Verification canceled";
+    /// Enrolling an authenticator app needs a verified contact (an approved verification).
+    NotVerified => "not_verified", CONFLICT, "Not verified";
+    /// The contact has an active authenticator app, or the verification enrolled one before.
+    AlreadyEnrolled => "already_enrolled", CONFLICT, "Already enrolled";
     /// No such verification.
     NotFound => "not_found", NOT_FOUND, "Not found";
     /// The `Idempotency-Key` was used with other fields.
@@ -187,7 +192,7 @@ impl ApiError {
                     field: Some("code"),
                     ..p(C::IncorrectCode)
                 },
-                S::TooManyAttempts { retry_after } => Problem {
+                S::TooManyAttempts { retry_after } | S::AppLocked { retry_after } => Problem {
                     attempts_remaining: Some(0),
                     retry_after: Some(*retry_after),
                     ..p(C::TooManyAttempts)
@@ -197,6 +202,8 @@ impl ApiError {
                 S::Replaced => p(C::Replaced),
                 S::NotFound(_) => p(C::NotFound),
                 S::Canceled => p(C::Canceled),
+                S::NotVerified(_) => p(C::NotVerified),
+                S::AlreadyEnrolled(_) => p(C::AlreadyEnrolled),
                 S::InvalidKey => p(C::InvalidKey),
                 S::KeyRequired(field) => Problem {
                     field: Some(field),
@@ -305,7 +312,9 @@ fn input_problem(e: &InputError) -> Problem {
         InputError::InvalidPhone(_) | InputError::UnfitPhone(_) => ErrorCode::InvalidPhone,
         InputError::CountryNotAllowed(_) => ErrorCode::CountryNotAllowed,
         InputError::InvalidEmail(_) => ErrorCode::InvalidEmail,
-        InputError::InvalidChannel(_) => ErrorCode::InvalidChannel,
+        InputError::InvalidChannel(_) | InputError::UnusableChannel { .. } => {
+            ErrorCode::InvalidChannel
+        }
         InputError::MissingDestination { .. } => ErrorCode::MissingDestination,
         InputError::InvalidField { .. } => ErrorCode::InvalidField,
         InputError::InvalidCodeFormat(_) => ErrorCode::InvalidCodeFormat,
@@ -655,12 +664,31 @@ pub fn parse_fields(request: &Request) -> Result<Fields, ApiError> {
                 ));
             };
             Ok(Fields::from_pairs(map.into_iter().filter_map(
-                |(name, value)| match value {
-                    Value::Null => None,
-                    Value::String(s) => Some((name, Some(s))),
-                    Value::Number(n) => Some((name, Some(n.to_string()))),
-                    Value::Bool(b) => Some((name, Some(b.to_string()))),
-                    Value::Array(_) | Value::Object(_) => Some((name, None)),
+                |(name, value)| {
+                    match value {
+                        Value::Null => None,
+                        Value::String(s) => Some((name, Some(s))),
+                        Value::Number(n) => Some((name, Some(n.to_string()))),
+                        Value::Bool(b) => Some((name, Some(b.to_string()))),
+                        // An ordered list of channels may be a JSON array of names;
+                        // anything else in it, or nothing, is an unknown channel.
+                        Value::Array(items) if name == "channels" => Some((
+                            name,
+                            Some(if items.is_empty() {
+                                "[]".to_owned()
+                            } else {
+                                items
+                                    .iter()
+                                    .map(|item| {
+                                        item.as_str()
+                                            .map_or_else(|| item.to_string(), str::to_owned)
+                                    })
+                                    .collect::<Vec<_>>()
+                                    .join(",")
+                            }),
+                        )),
+                        Value::Array(_) | Value::Object(_) => Some((name, None)),
+                    }
                 },
             )))
         }
@@ -844,45 +872,83 @@ pub fn sign_up_request(
     Ok(SignUp::Send(send))
 }
 
-/// Turns sign-up fields into a send request.
+/// Turns sign-up fields into a send request: one `channel` (default `sms` with a phone,
+/// else `email`), or an ordered `channels` list whose first entry goes first.
 pub fn send_request(fields: &Fields, config: &Config) -> Result<SendRequest, InputError> {
     let phone = fields.get("phone")?;
     let email = fields.get("email")?;
-    let channel = match fields.get("channel")? {
-        Some(raw) => Channel::parse(raw)?,
-        None if phone.is_some() => Channel::Sms,
-        None => Channel::Email,
+    let list = fields
+        .get("channels")?
+        .map(ChannelList::parse)
+        .transpose()?;
+    let channel = match (fields.get("channel")?, &list) {
+        (Some(raw), list) => {
+            let channel = Channel::parse(raw)?;
+            if let Some(list) = list
+                && list.at(0) != channel
+            {
+                return Err(InputError::InvalidField {
+                    field: "channel",
+                    message: format!(
+                        "is {}, but channels starts with {}: give one of them",
+                        channel.as_str(),
+                        list.at(0).as_str()
+                    ),
+                });
+            }
+            channel
+        }
+        (None, Some(list)) => list.at(0),
+        (None, None) if phone.is_some() => Channel::Sms,
+        (None, None) => Channel::Email,
+    };
+    // Both destinations, when given, must be well formed, also the one not used yet; the
+    // channel's own is checked first.
+    let parse_phone = || {
+        phone
+            .map(|raw| PhoneNumber::parse(raw, config.default_country))
+            .transpose()
+    };
+    let parse_email = || email.map(EmailAddress::parse).transpose();
+    let (phone, email) = if channel == Channel::Email {
+        let email = parse_email()?;
+        (parse_phone()?, email)
+    } else {
+        let phone = parse_phone()?;
+        (phone, parse_email()?)
     };
     let destination = match channel {
-        Channel::Sms => {
-            let raw = phone.ok_or(InputError::MissingDestination {
+        Channel::Sms | Channel::Voice => {
+            Destination::Sms(phone.clone().ok_or(InputError::MissingDestination {
                 field: "phone",
-                message: "a phone number is needed to send an SMS",
-            })?;
-            Destination::Sms(PhoneNumber::parse(raw, config.default_country)?)
+                message: "a phone number is needed to send an SMS or call",
+            })?)
         }
         Channel::Email => {
-            let raw = email.ok_or(InputError::MissingDestination {
+            Destination::Email(email.clone().ok_or(InputError::MissingDestination {
                 field: if phone.is_none() && fields.get("channel")?.is_none() {
                     "phone"
                 } else {
                     "email"
                 },
                 message: "give a phone number or an email address",
-            })?;
-            Destination::Email(EmailAddress::parse(raw)?)
+            })?)
+        }
+        Channel::Totp => {
+            return Err(InputError::UnusableChannel {
+                field: "channel",
+                message: "totp codes come from the authenticator app; enrol with POST /totp/enroll"
+                    .to_owned(),
+            });
         }
     };
-    // The other destination, when given, must at least be well formed.
-    if channel == Channel::Sms {
-        if let Some(raw) = email {
-            EmailAddress::parse(raw)?;
-        }
-    } else if let Some(raw) = phone {
-        PhoneNumber::parse(raw, config.default_country)?;
-    }
+    let fallback = list
+        .map(|list| Fallback::new(list, phone, email))
+        .transpose()?;
     Ok(SendRequest {
         destination,
+        channel,
+        fallback,
         first_name: fields
             .get("first_name")?
             .map(|v| PersonName::parse(v, "first_name"))
@@ -939,6 +1005,121 @@ pub fn check_request(
         )?))
     };
     Ok((target, code))
+}
+
+/// An authenticator-app check: `channel=totp` on `POST /verify`, with `phone` or `email`
+/// and the app's code. `None` for any other check (`channel` is otherwise ignored there,
+/// as the contract's `POST /verify` has no such field).
+pub fn app_check_request(
+    fields: &Fields,
+    config: &Config,
+) -> Result<Option<(Destination, SubmittedCode)>, ApiError> {
+    let is_app = fields
+        .get("channel")?
+        .is_some_and(|raw| Channel::parse(raw) == Ok(Channel::Totp));
+    if !is_app {
+        return Ok(None);
+    }
+    if fields.get("verification_id")?.is_some() {
+        return Err(InputError::InvalidField {
+            field: "verification_id",
+            message: "an authenticator code is checked by phone or email, not by verification_id"
+                .to_owned(),
+        }
+        .into());
+    }
+    let destination = contact_destination(fields, config, "check an authenticator code")?;
+    let code = SubmittedCode::parse_any(
+        fields.get("code")?.unwrap_or_default(),
+        crate::totp::DIGITS as u8,
+    )?;
+    Ok(Some((destination, code)))
+}
+
+/// The contact that `phone` or `email` (exactly one) names.
+fn contact_destination(
+    fields: &Fields,
+    config: &Config,
+    purpose: &'static str,
+) -> Result<Destination, ApiError> {
+    match (fields.get("phone")?, fields.get("email")?) {
+        (Some(phone), None) => Ok(Destination::Sms(PhoneNumber::parse(
+            phone,
+            config.default_country,
+        )?)),
+        (None, Some(email)) => Ok(Destination::Email(EmailAddress::parse(email)?)),
+        (Some(_), Some(_)) => Err(InputError::InvalidField {
+            field: "phone",
+            message: format!("give phone or email to {purpose}, not both"),
+        }
+        .into()),
+        (None, None) => Err(InputError::MissingDestination {
+            field: "phone",
+            message: "give the phone number or email address of the contact",
+        }
+        .into()),
+    }
+}
+
+/// Who enrols an authenticator app (`POST /totp/enroll`): the holder of a just-approved
+/// `verification_id`, or a keyed caller naming a verified contact by `phone` or `email`
+/// (with `replace=true` to replace an active app).
+pub fn enroll_request(
+    fields: &Fields,
+    config: &Config,
+    caller: &Caller,
+) -> Result<EnrollBy, ApiError> {
+    let replace = match fields.get("replace")? {
+        None => false,
+        Some(raw) => {
+            require_key(caller, "replace")?;
+            match raw.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => {
+                    return Err(InputError::InvalidField {
+                        field: "replace",
+                        message: "must be true or false".to_owned(),
+                    }
+                    .into());
+                }
+            }
+        }
+    };
+    if let Some(raw) = fields.get("verification_id")? {
+        if fields.get("phone")?.is_some() || fields.get("email")?.is_some() {
+            return Err(InputError::InvalidField {
+                field: "verification_id",
+                message: "give verification_id, or (with an API key) phone or email".to_owned(),
+            }
+            .into());
+        }
+        if replace {
+            return Err(InputError::InvalidField {
+                field: "replace",
+                message: "replacing an app takes phone or email, not a verification_id".to_owned(),
+            }
+            .into());
+        }
+        return Ok(EnrollBy::Verification(verification_id(raw)?));
+    }
+    if fields.get("phone")?.is_none() && fields.get("email")?.is_none() {
+        return Err(InputError::MissingDestination {
+            field: "verification_id",
+            message: "give the verification_id of a code you just confirmed",
+        }
+        .into());
+    }
+    let field = if fields.get("phone")?.is_some() {
+        "phone"
+    } else {
+        "email"
+    };
+    require_key(caller, field)?;
+    Ok(EnrollBy::Contact {
+        destination: contact_destination(fields, config, "enrol an app")?,
+        replace,
+    })
 }
 
 /// Parses a verification id; a malformed one is simply unknown (404).
@@ -1070,11 +1251,14 @@ mod tests {
             }
             .into(),
             S::TooManyAttempts { retry_after: 30 }.into(),
+            S::AppLocked { retry_after: 30 }.into(),
             S::Expired("").into(),
             S::AlreadyApproved.into(),
             S::Replaced.into(),
             S::NotFound("").into(),
             S::Canceled.into(),
+            S::NotVerified("").into(),
+            S::AlreadyEnrolled("").into(),
             S::InvalidKey.into(),
             S::KeyRequired("code_length").into(),
             S::Unavailable(String::new()).into(),
@@ -1199,6 +1383,8 @@ mod tests {
             (S::Replaced, 409, "replaced"),
             (S::NotFound("no verification has this id"), 404, "not_found"),
             (S::Canceled, 409, "canceled"),
+            (S::NotVerified("x"), 409, "not_verified"),
+            (S::AlreadyEnrolled("x"), 409, "already_enrolled"),
             (S::InvalidKey, 401, "invalid_key"),
             (S::KeyRequired("custom_code"), 403, "key_required"),
             (S::Unavailable("throttled".to_owned()), 503, "unavailable"),

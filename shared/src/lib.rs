@@ -7,6 +7,7 @@ pub mod delivery;
 pub mod domain;
 pub mod dynamodb;
 pub mod events;
+pub mod factors;
 pub mod http;
 pub mod i18n;
 pub mod keyring;
@@ -16,5 +17,6 @@ pub mod page;
 pub mod redirect;
 pub mod service;
 pub mod store;
+pub mod totp;
 
 pub use config::Config;

@@ -102,6 +102,16 @@ impl RecordingMetrics {
             points.iter().filter(|(m, _)| *m == metric).count()
         })
     }
+
+    /// How many points of `metric` were counted for `channel`.
+    pub fn counted_for(&self, metric: Metric, channel: Channel) -> usize {
+        self.0.lock().map_or(0, |points| {
+            points
+                .iter()
+                .filter(|(m, c)| *m == metric && *c == channel)
+                .count()
+        })
+    }
 }
 
 impl Metrics for RecordingMetrics {

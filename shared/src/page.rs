@@ -1,7 +1,12 @@
-//! `GET /`, the demo page: one HTML file (`shared/web/page.html`, inline CSS and script),
-//! rendered in the visitor's language. Without JavaScript its forms post to the API with a
-//! `redirect` back to the page, which then shows the outcome from the query parameters; with
-//! JavaScript the same forms are sent with `fetch`.
+//! The pages, rendered in the visitor's language with the same look (`shared/web/page.css`),
+//! the same script helpers (`shared/web/common.js`) and the same strict headers:
+//!
+//! - `GET /`, the demo page (`shared/web/page.html`, inline script). Without JavaScript its
+//!   forms post to the API with a `redirect` back to the page, which then shows the outcome
+//!   from the query parameters; with JavaScript the same forms are sent with `fetch`.
+//! - `GET /totp?verification_id=…`, the authenticator-app enrolment that the demo page's last
+//!   step links to (`shared/web/totp.html`). It needs JavaScript: the secret and its QR code
+//!   come from `POST /totp/enroll` as JSON and are never put in a URL.
 
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
@@ -14,6 +19,10 @@ use crate::i18n::{Language, fill};
 use crate::messages::{escape_html, lifetime};
 
 const TEMPLATE: &str = include_str!("../web/page.html");
+const TOTP_TEMPLATE: &str = include_str!("../web/totp.html");
+const CSS: &str = include_str!("../web/page.css");
+/// The helpers both pages' scripts start with (`{{v:script}}`, inside their nonce'd script element).
+const SCRIPT: &str = include_str!("../web/common.js");
 
 /// Error codes the page has a text for (`error_<code>` in the catalogs).
 const KNOWN_ERRORS: [&str; 20] = [
@@ -54,6 +63,8 @@ struct Outcome {
     status: Option<String>,
     verification_id: Option<VerificationId>,
     to: Option<String>,
+    /// The channel the code went by (`voice`: a call is coming).
+    channel: Option<&'static str>,
     resend_after: u32,
     error: Option<&'static str>,
     field: Option<String>,
@@ -75,6 +86,9 @@ impl Outcome {
                 "status" => outcome.status = Some(value.chars().take(20).collect()),
                 "verification_id" => outcome.verification_id = VerificationId::parse(value),
                 "to" if is_masked_destination(value) => outcome.to = Some(value.to_owned()),
+                "channel" => {
+                    outcome.channel = ["sms", "voice", "email"].into_iter().find(|c| *c == value)
+                }
                 "resend_after" => outcome.resend_after = seconds(value).unwrap_or(0),
                 "retry_after" => outcome.retry_after = seconds(value).unwrap_or(0),
                 "attempts_remaining" => {
@@ -112,8 +126,28 @@ fn is_masked_destination(value: &str) -> bool {
 /// for, showing the outcome its query carries.
 pub fn page(config: &Config, request: &Request) -> Response<Body> {
     let outcome = Outcome::from_query(request.uri().query().unwrap_or_default());
-    let language = outcome
-        .language
+    let language = language_of(request, outcome.language);
+    let nonce = nonce();
+    let html = render(config, language, &outcome, &nonce);
+    html_response(html, &nonce)
+}
+
+/// The authenticator-app enrolment page for `request`: for the `verification_id` of its
+/// query, in the language its query (`locale`) or `Accept-Language` asks for.
+pub fn totp_page(config: &Config, request: &Request) -> Response<Body> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(request.uri().query().unwrap_or_default()).unwrap_or_default();
+    let given = |name: &str| pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.trim());
+    let language = language_of(request, given("locale").and_then(Language::from_tag));
+    let id = given("verification_id").and_then(VerificationId::parse);
+    let nonce = nonce();
+    let html = render_totp(config, language, id.as_ref(), &nonce);
+    html_response(html, &nonce)
+}
+
+/// The language a query asked for, else the most preferred of `Accept-Language`, else English.
+fn language_of(request: &Request, asked: Option<Language>) -> Language {
+    asked
         .or_else(|| {
             request
                 .headers()
@@ -121,10 +155,13 @@ pub fn page(config: &Config, request: &Request) -> Response<Body> {
                 .and_then(|v| v.to_str().ok())
                 .and_then(Language::from_accept_language)
         })
-        .unwrap_or(Language::En);
-    let nonce = nonce();
-    let html = render(config, language, &outcome, &nonce);
+        .unwrap_or(Language::En)
+}
 
+/// A page's response: `200` with the strict headers every page has. Only the page's own
+/// nonce'd `<style>` and `<script>` run; it talks to its own origin only; images are its own or
+/// `data:`; nothing may frame it.
+fn html_response(html: String, nonce: &str) -> Response<Body> {
     let mut response = Response::new(Body::Text(html));
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
@@ -240,8 +277,12 @@ fn render(config: &Config, language: Language, outcome: &Outcome, nonce: &str) -
         (String::new(), String::new())
     };
 
+    let calling = outcome.channel == Some("voice");
     let code_sent = match (&outcome.to, step) {
-        (Some(to), Step::Code) => fill(t("code_sent"), &[("to", to), ("lifetime", &ttl)]),
+        (Some(to), Step::Code) => fill(
+            t(if calling { "code_calling" } else { "code_sent" }),
+            &[("to", to), ("lifetime", &ttl)],
+        ),
         _ => String::new(),
     };
     let data = json!({
@@ -253,6 +294,15 @@ fn render(config: &Config, language: Language, outcome: &Outcome, nonce: &str) -
         "lifetime": ttl,
         "texts": script_texts(language),
     });
+    let voice = config.voice_origination_identity.is_some();
+    let voice_choice = if voice {
+        format!(
+            "<label><input type=\"radio\" name=\"channel\" value=\"voice\" id=\"channel-voice\"> {}</label>\n          ",
+            escape_html(t("channel_voice"))
+        )
+    } else {
+        String::new()
+    };
     let links: String = Language::ALL
         .iter()
         .map(|l| {
@@ -271,11 +321,7 @@ fn render(config: &Config, language: Language, outcome: &Outcome, nonce: &str) -
 
     let value = |name: &str| -> String {
         match name {
-            "lang" => language.code().to_owned(),
-            "brand" => escape_html(&config.brand_name),
-            "nonce" => nonce.to_owned(),
             "redirect" => escape_html(&home),
-            "home" => escape_html(&home),
             "verification_id" => outcome
                 .verification_id
                 .as_ref()
@@ -293,11 +339,21 @@ fn render(config: &Config, language: Language, outcome: &Outcome, nonce: &str) -
                 &[("length", &config.code_length.to_string())],
             )),
             "code_sent" => escape_html(&code_sent),
+            "choices_class" => if voice { " three" } else { "" }.to_owned(),
+            "voice_choice" => voice_choice.clone(),
+            "resend_label" => escape_html(t(if calling { "resend_call" } else { "resend" })),
+            // The verification the last step offers an authenticator app for (the script sets
+            // it after a check by `fetch`).
+            "totp_link" => escape_html(&totp_link(
+                language,
+                outcome
+                    .verification_id
+                    .as_ref()
+                    .filter(|_| step == Step::Done),
+            )),
             "resend_note" => resend_note.clone(),
             "countdown_css" => countdown_css.clone(),
             "language_links" => links.clone(),
-            // JSON inside <script>: no "<" can close the element.
-            "data" => data.to_string().replace('<', "\\u003c"),
             other => match other.strip_prefix("error_") {
                 Some(slot) => escape_html(&error_at(slot)),
                 None => other
@@ -308,8 +364,41 @@ fn render(config: &Config, language: Language, outcome: &Outcome, nonce: &str) -
         }
     };
 
-    let mut out = String::with_capacity(TEMPLATE.len() + 8_192);
-    let mut rest = TEMPLATE;
+    fill_page(TEMPLATE, config, language, nonce, &data, value)
+}
+
+/// Fills a page's template: the values every page has (`lang`, `brand`, `nonce`, `css`,
+/// `script`, `home`, and `data`, the JSON its script reads), else `value(name)`.
+fn fill_page(
+    template: &str,
+    config: &Config,
+    language: Language,
+    nonce: &str,
+    data: &serde_json::Value,
+    value: impl Fn(&str) -> String,
+) -> String {
+    let shared = |name: &str| -> String {
+        match name {
+            "lang" => language.code().to_owned(),
+            "brand" => escape_html(&config.brand_name),
+            "nonce" => nonce.to_owned(),
+            "css" => CSS.to_owned(),
+            "script" => SCRIPT.to_owned(),
+            "home" => escape_html(&format!("/?locale={}", language.code())),
+            // JSON inside <script>: no "<" can close the element.
+            "data" => data.to_string().replace('<', "\\u003c"),
+            other => value(other),
+        }
+    };
+    fill_template(template, language, shared)
+}
+
+/// Fills a template's `{{t:key}}` (a text, HTML-escaped) and `{{v:name}}` (`value(name)`,
+/// inserted as it is) placeholders.
+fn fill_template(template: &str, language: Language, value: impl Fn(&str) -> String) -> String {
+    let t = |key: &str| language.text(key);
+    let mut out = String::with_capacity(template.len() + 8_192);
+    let mut rest = template;
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
@@ -332,13 +421,77 @@ fn render(config: &Config, language: Language, outcome: &Outcome, nonce: &str) -
 
 /// The texts the page's script shows (the rest are in the HTML already).
 fn script_texts(language: Language) -> serde_json::Map<String, serde_json::Value> {
-    const KEYS: [&str; 5] = ["code_sent", "minutes", "seconds", "resend_wait", "working"];
+    const KEYS: [&str; 8] = [
+        "code_sent",
+        "code_calling",
+        "resend",
+        "resend_call",
+        "minutes",
+        "seconds",
+        "resend_wait",
+        "working",
+    ];
     language
         .texts()
         .iter()
         .filter(|(key, _)| KEYS.contains(key) || key.starts_with("error_"))
         .map(|(key, text)| ((*key).to_owned(), json!(text)))
         .collect()
+}
+
+/// The enrolment page's address for a verification (`/totp?verification_id=…&locale=…`).
+fn totp_link(language: Language, id: Option<&VerificationId>) -> String {
+    let mut pairs = Vec::with_capacity(2);
+    if let Some(id) = id {
+        pairs.push(("verification_id", id.to_string()));
+    }
+    pairs.push(("locale", language.code().to_owned()));
+    format!(
+        "/totp?{}",
+        serde_urlencoded::to_string(pairs).unwrap_or_default()
+    )
+}
+
+fn render_totp(
+    config: &Config,
+    language: Language,
+    id: Option<&VerificationId>,
+    nonce: &str,
+) -> String {
+    let t = |key: &str| language.text(key);
+    // The texts its script shows: its own, the API's errors, and the words it needs.
+    let texts: serde_json::Map<String, serde_json::Value> = language
+        .texts()
+        .iter()
+        .filter(|(key, _)| {
+            key.starts_with("totp_")
+                || key.starts_with("error_")
+                || ["minutes", "seconds", "working", "phone", "email"].contains(key)
+        })
+        .map(|(key, text)| ((*key).to_owned(), json!(text)))
+        .collect();
+    let data = json!({
+        "lang": language.code(),
+        "verification_id": id.map(|v| v.to_string()),
+        "texts": texts,
+    });
+    let hidden = |shown: bool| if shown { "" } else { " hidden" };
+    let value = |name: &str| -> String {
+        match name {
+            // Without an id there is nothing to enrol: said with or without JavaScript.
+            "problem" => {
+                if id.is_none() {
+                    escape_html(t("totp_no_id"))
+                } else {
+                    String::new()
+                }
+            }
+            "hide_problem" => hidden(id.is_none()).to_owned(),
+            "hide_nojs" => hidden(id.is_some()).to_owned(),
+            _ => String::new(),
+        }
+    };
+    fill_page(TOTP_TEMPLATE, config, language, nonce, &data, value)
 }
 
 /// A wait in words: seconds under a minute, else whole minutes rounded up.
@@ -472,6 +625,148 @@ mod tests {
         };
         assert!(html.contains(r#"<html lang="it">"#));
         assert!(html.contains(&escape_html(Language::It.text("send"))));
+    }
+
+    #[test]
+    fn a_stack_that_calls_offers_call_me_and_says_a_call_is_coming() {
+        let off = render_query("");
+        assert!(!off.contains(r#"value="voice""#) && !off.contains("choices three"));
+        let voice = config_with(&[("VOICE_ORIGINATION_IDENTITY", "+15005550000")]);
+        let html = render(&voice, Language::Es, &Outcome::from_query(""), "n0nce");
+        assert!(html.contains(r#"<div class="choices three">"#));
+        assert!(html.contains(&format!(
+            r#"<input type="radio" name="channel" value="voice" id="channel-voice"> {}</label>"#,
+            escape_html(Language::Es.text("channel_voice"))
+        )));
+        let query = "status=pending&channel=voice&verification_id=01JD3Z6Q0Y4S8V1M2N3P4Q5R6S&to=%2B49*******1100";
+        let html = render(&voice, Language::En, &Outcome::from_query(query), "n0nce");
+        assert!(html.contains("We are calling +49*******1100"), "{html}");
+        assert!(html.contains(r#"id="resend-button">Call me again</button>"#));
+        let sms = render_query(&query.replace("channel=voice", "channel=sms"));
+        assert!(sms.contains("We sent a code to +49*******1100"));
+    }
+
+    #[test]
+    fn the_last_step_links_to_the_authenticator_page_for_its_verification() {
+        let html =
+            render_query("locale=pt&status=approved&verification_id=01JD3Z6Q0Y4S8V1M2N3P4Q5R6S");
+        assert!(html.contains(
+            r#"href="/totp?verification_id=01JD3Z6Q0Y4S8V1M2N3P4Q5R6S&amp;locale=pt" id="totp-link""#
+        ));
+        // Before the last step the script fills the id in.
+        assert!(render_query("").contains(r#"href="/totp?locale=en" id="totp-link""#));
+    }
+
+    fn config_with(extra: &[(&str, &str)]) -> Config {
+        crate::config::test_config(extra)
+    }
+
+    fn get(uri: &str, accept_language: &str) -> Response<Body> {
+        let request = lambda_http::http::Request::builder()
+            .uri(uri)
+            .header("accept-language", accept_language)
+            .body(Body::Empty)
+            .expect("request");
+        totp_page(&config(), &request)
+    }
+
+    fn text_of(response: &Response<Body>) -> &str {
+        match response.body() {
+            Body::Text(html) => html,
+            _ => panic!("text"),
+        }
+    }
+
+    #[test]
+    fn the_authenticator_page_has_the_demo_pages_headers_and_language() {
+        let response = get(
+            "/totp?verification_id=01JD3Z6Q0Y4S8V1M2N3P4Q5R6S",
+            "nl-BE,nl;q=0.9",
+        );
+        assert_eq!(response.status(), 200);
+        let demo = page(
+            &config(),
+            &lambda_http::http::Request::builder()
+                .uri("/")
+                .body(Body::Empty)
+                .expect("request"),
+        );
+        for name in [
+            "content-type",
+            "cache-control",
+            "referrer-policy",
+            "x-content-type-options",
+            "x-frame-options",
+            "vary",
+        ] {
+            assert_eq!(response.headers()[name], demo.headers()[name], "{name}");
+        }
+        let csp = response.headers()["content-security-policy"]
+            .to_str()
+            .expect("ascii");
+        let nonce = csp
+            .split("'nonce-")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .expect("nonce");
+        assert!(csp.starts_with("default-src 'none'; script-src 'nonce-"));
+        let html = text_of(&response);
+        assert!(html.contains(r#"<html lang="nl">"#));
+        assert!(html.contains(&format!(r#"<script nonce="{nonce}">"#)));
+        assert!(!html.contains("{{"), "every placeholder is filled");
+        let handler = html.split(" on").skip(1).find(|rest| {
+            rest.split_once('=').is_some_and(|(name, _)| {
+                !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase())
+            })
+        });
+        assert_eq!(handler, None, "no inline event handlers");
+        // With an id: the script enrols; without JavaScript the page says it needs it.
+        assert!(html.contains(r#""verification_id":"01JD3Z6Q0Y4S8V1M2N3P4Q5R6S""#));
+        assert!(
+            html.contains(r#"<section id="totp-problem" aria-labelledby="title-problem" hidden>"#)
+        );
+        assert!(html.contains(r#"<section id="totp-nojs" aria-labelledby="title-nojs">"#));
+        assert!(html.contains(&escape_html(Language::Nl.text("totp_nojs"))));
+        let locale = get(
+            "/totp?locale=fr&verification_id=01JD3Z6Q0Y4S8V1M2N3P4Q5R6S",
+            "de",
+        );
+        assert!(text_of(&locale).contains(r#"<html lang="fr">"#));
+    }
+
+    #[test]
+    fn the_authenticator_page_without_a_valid_id_says_what_is_missing() {
+        for uri in [
+            "/totp",
+            "/totp?verification_id=%3Cscript%3E",
+            "/totp?verification_id=01JD3Z6Q0Y4S8V1M2N3P4Q5R6",
+        ] {
+            let response = get(uri, "en");
+            let html = text_of(&response);
+            assert!(
+                html.contains(r#"<section id="totp-problem" aria-labelledby="title-problem">"#)
+            );
+            assert!(html.contains(Language::En.text("totp_no_id")));
+            assert!(html.contains(r#""verification_id":null"#));
+            assert!(
+                html.contains(r#"<section id="totp-nojs" aria-labelledby="title-nojs" hidden>"#)
+            );
+            assert!(!html.contains("<script>"));
+        }
+    }
+
+    #[test]
+    fn both_pages_start_their_nonced_script_with_the_shared_helpers() {
+        let totp = get("/totp?verification_id=01JD3Z6Q0Y4S8V1M2N3P4Q5R6S", "en");
+        for html in [render_query(""), text_of(&totp).to_owned()] {
+            let script = html
+                .split("<script nonce=\"")
+                .nth(1)
+                .and_then(|rest| rest.split("</script>").next())
+                .expect("script");
+            assert!(script.contains(SCRIPT.trim()), "{script}");
+            assert!(!script.contains("{{"));
+        }
     }
 
     #[test]

@@ -7,9 +7,9 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::delivery::Sender;
 use crate::domain::{
-    Channel, CodeHasher, CodeState, ContactRecord, ContactStatus, CurrentCode, Destination,
-    IdempotencyKey, InputError, Locale, OtpCode, PersonName, SubmittedCode, VerificationId,
-    VerificationRecord, VerificationState, VerificationStatus,
+    Channel, ChannelList, CodeHasher, CodeState, ContactRecord, ContactStatus, CurrentCode,
+    Destination, Fallback, FallbackState, IdempotencyKey, InputError, Locale, OtpCode, PersonName,
+    SubmittedCode, VerificationId, VerificationRecord, VerificationState, VerificationStatus,
 };
 use crate::events::{Event, EventSink, EventType};
 use crate::messages::MessageBuilder;
@@ -56,7 +56,7 @@ pub struct Core {
 impl Core {
     /// Publishes outcome events. Never fails the request: the outcome is stored already,
     /// and stays readable by its status; a failure is logged and counted.
-    async fn publish(&self, events: &[Event]) {
+    pub(crate) async fn publish(&self, events: &[Event]) {
         if let Err(e) = self.events.publish(events).await {
             for event in events {
                 tracing::error!(verification_id = %event.verification_id, event = event.kind.as_str(), error = %e, "event not published");
@@ -69,12 +69,18 @@ impl Core {
         }
     }
 
-    /// An event about verification `id` to `destination`, now.
-    fn event(&self, kind: EventType, id: &VerificationId, destination: &Destination) -> Event {
+    /// An event about verification `id`, whose code went to `destination` by `channel`, now.
+    pub(crate) fn event(
+        &self,
+        kind: EventType,
+        id: &VerificationId,
+        destination: &Destination,
+        channel: Channel,
+    ) -> Event {
         Event::new(
             kind,
             id,
-            destination,
+            (destination, channel),
             self.config.is_test_destination(destination),
             self.clock.now_ms(),
         )
@@ -82,10 +88,15 @@ impl Core {
 
     /// Records that verification `id` was seen past its expiry, after `attempts` checks,
     /// and the first time, says so.
-    async fn note_expired(&self, id: &VerificationId, destination: &Destination, attempts: u32) {
+    async fn note_expired(
+        &self,
+        id: &VerificationId,
+        (destination, channel): (&Destination, Channel),
+        attempts: u32,
+    ) {
         match self.store.mark_expired(id, attempts).await {
             Ok(true) => {
-                self.publish(&[self.event(EventType::Expired, id, destination)])
+                self.publish(&[self.event(EventType::Expired, id, destination, channel)])
                     .await;
             }
             Ok(false) => {}
@@ -130,6 +141,12 @@ pub enum ServiceError {
         /// Seconds until a new code may be requested for the destination.
         retry_after: u32,
     },
+    /// An authenticator app is locked after too many wrong codes, until its window ends.
+    #[error("too many incorrect codes were entered; try again in {retry_after} s")]
+    AppLocked {
+        /// Seconds until the app's codes are checked again.
+        retry_after: u32,
+    },
     /// The code is past its expiry, or was never delivered.
     #[error("{0}")]
     Expired(&'static str),
@@ -145,6 +162,12 @@ pub enum ServiceError {
     /// The verification was cancelled.
     #[error("this verification was canceled")]
     Canceled,
+    /// An authenticator app can only be enrolled for a verified contact.
+    #[error("{0}")]
+    NotVerified(&'static str),
+    /// The contact has an active authenticator app, or the verification enrolled one.
+    #[error("{0}")]
+    AlreadyEnrolled(&'static str),
     /// A keyed option or route without an API key.
     #[error("{0}: this needs an API key (Authorization: Bearer <key>)")]
     KeyRequired(&'static str),
@@ -171,11 +194,11 @@ impl From<StoreError> for ServiceError {
     }
 }
 
-fn random_failure(e: rand::rngs::SysError) -> ServiceError {
+pub(crate) fn random_failure(e: rand::rngs::SysError) -> ServiceError {
     ServiceError::Unavailable(format!("OS random number generator: {e}"))
 }
 
-fn seconds_until(at_ms: i64, now_ms: i64) -> u32 {
+pub(crate) fn seconds_until(at_ms: i64, now_ms: i64) -> u32 {
     let ms = (at_ms - now_ms).max(0);
     u32::try_from((ms + 999) / 1_000).unwrap_or(u32::MAX).max(1)
 }
@@ -187,6 +210,11 @@ fn seconds_until(at_ms: i64, now_ms: i64) -> u32 {
 pub struct SendRequest {
     /// Where the code goes.
     pub destination: Destination,
+    /// How: `sms` or `voice` to a phone number, `email` to an address.
+    pub channel: Channel,
+    /// An ordered list of channels, one per send (`channels=sms,voice,email`): when set, it
+    /// decides `destination` and `channel` (see [`send`]).
+    pub fallback: Option<Fallback>,
     /// Given name, if the form had one.
     pub first_name: Option<PersonName>,
     /// Family name, if the form had one.
@@ -216,6 +244,8 @@ impl SendRequest {
     /// language, no client and no keyed settings.
     pub fn new(destination: Destination) -> Self {
         Self {
+            channel: destination.channel(),
+            fallback: None,
             destination,
             first_name: None,
             last_name: None,
@@ -239,7 +269,7 @@ pub fn client_key(source_ip: &str) -> String {
 pub struct SendOutcome {
     /// The new verification.
     pub verification_id: VerificationId,
-    /// SMS or email.
+    /// How the code went: SMS, voice or email.
     pub channel: Channel,
     /// The masked destination.
     pub to: String,
@@ -254,8 +284,36 @@ const SEND_TRIES: u32 = 6;
 /// The most verification ids kept on an unverified contact for cleanup.
 const MAX_TRACKED_VERIFICATIONS: usize = 50;
 
-/// Refuses SMS to countries outside `SMS_ALLOWED_COUNTRIES` (when it is set) and to number
-/// types that cannot receive a code or that cost more than an SMS should (SMS pumping).
+/// Refuses a channel that cannot reach the destination (`voice` to an email address,
+/// `totp`), or that this stack has not enabled (`voice` without an origination identity).
+pub fn check_channel(
+    config: &Config,
+    channel: Channel,
+    destination: &Destination,
+) -> Result<(), InputError> {
+    let unusable = |message: &str| InputError::UnusableChannel {
+        field: "channel",
+        message: message.to_owned(),
+    };
+    match (channel, destination) {
+        (Channel::Totp, _) => Err(unusable(
+            "totp codes come from the authenticator app; enrol with POST /totp/enroll",
+        )),
+        (Channel::Voice, _) if config.voice_origination_identity.is_none() => Err(unusable(
+            "voice is not enabled on this stack (VOICE_ORIGINATION_IDENTITY is not set)",
+        )),
+        (Channel::Sms | Channel::Voice, Destination::Sms(_))
+        | (Channel::Email, Destination::Email(_)) => Ok(()),
+        (Channel::Sms | Channel::Voice, Destination::Email(_)) => {
+            Err(unusable("sms and voice need a phone number"))
+        }
+        (Channel::Email, Destination::Sms(_)) => Err(unusable("email needs an email address")),
+    }
+}
+
+/// Refuses calls and SMS to countries outside `SMS_ALLOWED_COUNTRIES` (when it is set) and
+/// to number types that cannot receive a code or that cost more than an SMS should (SMS
+/// pumping, and its voice twin, toll fraud).
 pub fn check_destination(config: &Config, destination: &Destination) -> Result<(), InputError> {
     let Destination::Sms(phone) = destination else {
         return Ok(());
@@ -280,10 +338,16 @@ pub async fn send(
     core: &Core,
     hasher: &CodeHasher,
     sender: &dyn Sender,
-    request: SendRequest,
+    mut request: SendRequest,
 ) -> Result<SendOutcome, ServiceError> {
-    let channel = request.destination.channel();
-    let outcome = send_code(core, hasher, sender, request).await;
+    let mut channel = request.channel;
+    let outcome = match plan_fallback(core, &mut request).await {
+        Ok(flow) => {
+            channel = request.channel;
+            send_code(core, hasher, sender, request, flow).await
+        }
+        Err(e) => Err(e),
+    };
     let metrics = &core.metrics;
     match &outcome {
         Ok(sent) => {
@@ -305,14 +369,105 @@ pub async fn send(
     outcome
 }
 
+/// Where a send of a fallback flow stands: the flow's origin contact, as read, and the
+/// position this send takes.
+struct FlowStep {
+    origin: Destination,
+    held: Option<ContactRecord>,
+    channels: ChannelList,
+    position: usize,
+}
+
+/// Decides a fallback flow's next send: the first channel for a new flow; the next one when
+/// the origin contact shows this flow with its newest code still live and its cooldown
+/// over (too soon: `429`); the last one stays. Sets the request's channel and destination.
+async fn plan_fallback(
+    core: &Core,
+    request: &mut SendRequest,
+) -> Result<Option<FlowStep>, ServiceError> {
+    let Some(flow) = request.fallback.clone() else {
+        return Ok(None);
+    };
+    let missing = || {
+        ServiceError::Refused(InputError::MissingDestination {
+            field: "channels",
+            message: "a listed channel has no destination",
+        })
+    };
+    let origin = flow.origin().ok_or_else(missing)?;
+    let held = core.store.contact(&origin).await?;
+    let now = core.clock.now_ms();
+    let progress = held
+        .as_ref()
+        .and_then(|c| c.fallback.as_ref())
+        .filter(|p| p.channels == flow.channels && p.expires_at > now);
+    let next = |p: &FallbackState| (p.position + 1).min(flow.channels.last_position());
+    let position = match progress {
+        None => 0,
+        Some(p) => match latest_code(core, held.as_ref(), p).await? {
+            // Verified or cancelled: a sign-up now starts a new flow.
+            Some(CodeState::Approved | CodeState::Canceled) => 0,
+            // Never delivered: the next channel, at once.
+            Some(CodeState::Failed) => next(p),
+            Some(CodeState::Pending) | None if p.next_at > now => {
+                return Err(ServiceError::ResendTooSoon {
+                    retry_after: seconds_until(p.next_at, now),
+                });
+            }
+            Some(CodeState::Pending) | None => next(p),
+        },
+    };
+    let (channel, destination) = flow.step(position).ok_or_else(missing)?;
+    request.channel = channel;
+    request.destination = destination;
+    Ok(Some(FlowStep {
+        origin,
+        held,
+        channels: flow.channels,
+        position,
+    }))
+}
+
+/// Where the flow's newest code stands: from its origin contact when it went there, else
+/// from its verification record (one more read); `None` when it is not known.
+async fn latest_code(
+    core: &Core,
+    origin: Option<&ContactRecord>,
+    progress: &FallbackState,
+) -> Result<Option<CodeState>, ServiceError> {
+    let Some(id) = &progress.latest else {
+        return Ok(None);
+    };
+    if let Some(code) = origin
+        .and_then(|c| c.current.as_ref())
+        .filter(|c| c.verification_id == *id)
+    {
+        return Ok(Some(code.state));
+    }
+    Ok(core
+        .store
+        .verification(id)
+        .await?
+        .and_then(|v| match v.state {
+            VerificationState::Approved => Some(CodeState::Approved),
+            VerificationState::Canceled => Some(CodeState::Canceled),
+            VerificationState::Failed => Some(CodeState::Failed),
+            VerificationState::Pending => Some(CodeState::Pending),
+            VerificationState::Replaced | VerificationState::Expired => None,
+        }))
+}
+
 async fn send_code(
     core: &Core,
     hasher: &CodeHasher,
     sender: &dyn Sender,
     request: SendRequest,
+    flow: Option<FlowStep>,
 ) -> Result<SendOutcome, ServiceError> {
     let config = &core.config;
     let destination = &request.destination;
+    let channel = request.channel;
+    check_channel(config, channel, destination)?;
     let options = &request.options;
     let code_length = options
         .custom_code
@@ -331,7 +486,11 @@ async fn send_code(
     // The first try reads nothing and writes as for a new contact: if the contact exists,
     // the refused write hands it back, and the second try decides from it. A first send is
     // thus one request, a resend two.
-    let mut known: Option<Option<ContactRecord>> = Some(None);
+    let mut known: Option<Option<ContactRecord>> = match &flow {
+        // A flow read its origin already.
+        Some(step) if step.origin == *destination => Some(step.held.clone()),
+        _ => Some(None),
+    };
     // The client's log, once a refused write has shown it.
     let mut client_log: Option<ClientSends> = None;
     // Whether the last refused write was refused by the client's log (not the contact).
@@ -427,6 +586,22 @@ async fn send_code(
             // An expired code's record may already be gone through its TTL; it needs no update.
             .filter(|old| old.state == CodeState::Pending && old.expires_at > now)
             .map(|old| (old.verification_id.clone(), old.attempts));
+        // The flow's progress: on this contact when it is the origin, else on the origin,
+        // in the same transaction. A send outside a flow ends any flow that started here.
+        let progress = flow.as_ref().map(|step| FallbackState {
+            channels: step.channels.clone(),
+            position: step.position,
+            expires_at,
+            next_at: now + config.cooldown_ms(),
+            latest: Some(id.clone()),
+        });
+        let (fallback, origin) = match (&flow, progress) {
+            (Some(step), Some(progress)) if step.origin != *destination => (
+                existing.as_ref().and_then(|c| c.fallback.clone()),
+                Some((step.origin.clone(), progress)),
+            ),
+            (_, progress) => (progress, None),
+        };
         let contact = ContactRecord {
             destination: destination.clone(),
             status,
@@ -451,8 +626,10 @@ async fn send_code(
                 max_attempts: config.max_check_attempts,
                 state: CodeState::Pending,
                 length: Some(code_length),
+                channel,
             }),
             verification_ids,
+            fallback,
             version: existing.as_ref().map_or(1, |c| c.version + 1),
         };
         let write = SendWrite {
@@ -460,7 +637,8 @@ async fn send_code(
             verification: VerificationRecord {
                 id: id.clone(),
                 destination: destination.clone(),
-                channel: destination.channel(),
+                channel,
+                fallback: request.fallback.clone(),
                 created_at: now,
                 expires_at,
                 state: VerificationState::Pending,
@@ -472,6 +650,7 @@ async fn send_code(
             contact,
             replaced,
             client,
+            origin,
         };
         match core.store.record_send(&write).await {
             Ok(()) => {}
@@ -508,6 +687,11 @@ async fn send_code(
                 tracing::info!(to = %destination.masked(), verification_id = %id, "test destination: no message sent");
                 Ok(())
             }
+            Destination::Sms(phone) if channel == Channel::Voice => {
+                sender
+                    .send_voice(phone, &messages.voice(&locale, &code))
+                    .await
+            }
             Destination::Sms(phone) => sender.send_sms(phone, &messages.sms(&locale, &code)).await,
             Destination::Email(email) => {
                 sender
@@ -524,17 +708,17 @@ async fn send_code(
             {
                 tracing::error!(verification_id = %id, error = %e, "could not record the failed delivery");
             }
-            core.publish(&[core.event(EventType::DeliveryFailed, &id, destination)])
+            core.publish(&[core.event(EventType::DeliveryFailed, &id, destination, channel)])
                 .await;
             return Err(ServiceError::DeliveryFailed);
         }
-        tracing::info!(to = %destination.masked(), channel = destination.channel().as_str(), verification_id = %id, "code sent");
-        let mut sent = core.event(EventType::Sent, &id, destination);
+        tracing::info!(to = %destination.masked(), channel = channel.as_str(), verification_id = %id, "code sent");
+        let mut sent = core.event(EventType::Sent, &id, destination, channel);
         sent.expires_at = Some(crate::http::rfc3339(expires_at));
         core.publish(&[sent]).await;
         return Ok(SendOutcome {
             verification_id: id,
-            channel: destination.channel(),
+            channel,
             to: destination.masked(),
             expires_at,
             resend_after: config.resend_cooldown_seconds,
@@ -587,10 +771,13 @@ pub async fn resend(
         VerificationStatus::Canceled => return Err(ServiceError::Canceled),
         _ => {}
     }
+    // The same channel again (a voice call says the code once more), or the flow's next.
     let request = SendRequest {
         locale,
         client,
         options,
+        channel: record.channel,
+        fallback: record.fallback,
         ..SendRequest::new(record.destination)
     };
     send(core, hasher, sender, request).await
@@ -651,10 +838,10 @@ pub async fn check(
             {
                 return Err(e);
             }
-            return Err(refused(core, &destination, contact.as_ref(), by_id.as_ref(), now).await);
+            return Err(refused(core, &destination, contact.as_deref(), by_id.as_ref(), now).await);
         }
     };
-    let channel = destination.channel();
+    let channel = counted.channel;
     let id = counted.verification_id.clone();
     if !hasher.matches(&id, code, &counted.hash) {
         let remaining = counted.attempts_remaining();
@@ -662,12 +849,12 @@ pub async fn check(
         let id_text = id.to_string();
         let properties = [("verification_id", id_text.as_str())];
         core.metrics.count(Metric::WrongCodes, channel, &properties);
-        let mut wrong = core.event(EventType::IncorrectCode, &id, &destination);
+        let mut wrong = core.event(EventType::IncorrectCode, &id, &destination, channel);
         wrong.attempts_remaining = Some(remaining);
         let mut events = vec![wrong];
         if remaining == 0 {
             core.metrics.count(Metric::Lockouts, channel, &properties);
-            let mut locked = core.event(EventType::Locked, &id, &destination);
+            let mut locked = core.event(EventType::Locked, &id, &destination, channel);
             locked.attempts_remaining = Some(0);
             events.push(locked);
         }
@@ -681,7 +868,7 @@ pub async fn check(
         let id_text = id.to_string();
         core.metrics
             .count(Metric::Approvals, channel, &[("verification_id", &id_text)]);
-        core.publish(&[core.event(EventType::Approved, &id, &destination)])
+        core.publish(&[core.event(EventType::Approved, &id, &destination, channel)])
             .await;
         return Ok(Approval {
             verification_id: id,
@@ -713,13 +900,14 @@ async fn refused(
         // moved on to a newer code, with its checks unknown here.
         let current = contact.and_then(|c| c.current.as_ref());
         let expired = match (by_id, current) {
-            (Some(v), Some(c)) if c.verification_id == v.id => Some((&v.id, c.attempts)),
-            (Some(v), _) => Some((&v.id, 0)),
-            (None, Some(c)) => Some((&c.verification_id, c.attempts)),
+            (Some(v), Some(c)) if c.verification_id == v.id => Some((&v.id, v.channel, c.attempts)),
+            (Some(v), _) => Some((&v.id, v.channel, 0)),
+            (None, Some(c)) => Some((&c.verification_id, c.channel, c.attempts)),
             (None, None) => None,
         };
-        if let Some((id, attempts)) = expired {
-            core.note_expired(id, destination, attempts).await;
+        if let Some((id, channel, attempts)) = expired {
+            core.note_expired(id, (destination, channel), attempts)
+                .await;
         }
     }
     reason
@@ -836,7 +1024,7 @@ async fn record_and_status(
     };
     if status == VerificationStatus::Expired && record.state == VerificationState::Pending {
         let attempts = record.max_attempts.saturating_sub(attempts_remaining);
-        core.note_expired(&record.id, &record.destination, attempts)
+        core.note_expired(&record.id, (&record.destination, record.channel), attempts)
             .await;
     }
     let view = StatusView {
@@ -862,7 +1050,7 @@ pub async fn cancel(core: &Core, id: &VerificationId) -> Result<StatusView, Serv
     let attempts = record.max_attempts.saturating_sub(view.attempts_remaining);
     if core.store.cancel(&record.destination, id, attempts).await? {
         tracing::info!(verification_id = %id, "canceled");
-        core.publish(&[core.event(EventType::Canceled, id, &record.destination)])
+        core.publish(&[core.event(EventType::Canceled, id, &record.destination, record.channel)])
             .await;
         return Ok(StatusView {
             status: VerificationStatus::Canceled,
@@ -1154,6 +1342,20 @@ mod tests {
             self.send_with(to, SendOptions::default()).await
         }
 
+        /// A resend by id, as a form or an IVR asks for it: no language, no client.
+        async fn resend(&self, id: &VerificationId) -> Result<SendOutcome, ServiceError> {
+            resend(
+                &self.core,
+                &self.hasher,
+                &self.sender,
+                id,
+                None,
+                None,
+                SendOptions::default(),
+            )
+            .await
+        }
+
         fn last_code(&self) -> String {
             self.sender.last_code(6).expect("a code was sent")
         }
@@ -1175,6 +1377,183 @@ mod tests {
             };
             send(&self.core, &self.hasher, &self.sender, request).await
         }
+    }
+
+    const VOICE: (&str, &str) = ("VOICE_ORIGINATION_IDENTITY", "+15005550000");
+
+    fn email() -> Destination {
+        Destination::Email(EmailAddress::parse("ada@example.com").expect("valid"))
+    }
+
+    /// A sign-up over `channels` with both destinations.
+    fn flow(channels: &str) -> SendRequest {
+        let fallback = Fallback::new(
+            ChannelList::parse(channels).expect("a list"),
+            match phone() {
+                Destination::Sms(p) => Some(p),
+                Destination::Email(_) => None,
+            },
+            match email() {
+                Destination::Email(e) => Some(e),
+                Destination::Sms(_) => None,
+            },
+        )
+        .expect("both destinations");
+        let (channel, destination) = fallback.step(0).expect("a first step");
+        SendRequest {
+            channel,
+            fallback: Some(fallback),
+            ..SendRequest::new(destination)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_voice_code_is_called_checked_by_phone_and_called_again_on_resend() {
+        let h = Harness::new(&[VOICE]);
+        let request = SendRequest {
+            channel: Channel::Voice,
+            ..SendRequest::new(phone())
+        };
+        let first = send(&h.core, &h.hasher, &h.sender, request)
+            .await
+            .expect("called");
+        assert_eq!(first.channel, Channel::Voice);
+        assert!(matches!(&h.sender.sent()[0], Sent::Voice(to, _) if to == "+4989202451100"));
+        let status = status(&h.core, &first.verification_id)
+            .await
+            .expect("found");
+        assert_eq!(status.channel, Channel::Voice);
+        h.advance(30);
+        let again = h
+            .resend(&first.verification_id)
+            .await
+            .expect("called again");
+        assert_eq!(again.channel, Channel::Voice, "a resend calls again");
+        assert!(matches!(&h.sender.sent()[1], Sent::Voice(..)));
+        let code = h.last_code();
+        h.check(CheckTarget::Destination(phone()), &code)
+            .await
+            .expect("approved");
+        assert_eq!(h.metrics.counted_for(Metric::Approvals, Channel::Voice), 1);
+        let events = h.events.events();
+        assert!(
+            events.iter().all(|e| e.channel == Channel::Voice),
+            "{events:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn voice_is_refused_when_the_stack_has_no_origination_identity() {
+        let h = Harness::new(&[]);
+        let request = SendRequest {
+            channel: Channel::Voice,
+            ..SendRequest::new(phone())
+        };
+        let refused = send(&h.core, &h.hasher, &h.sender, request).await;
+        assert!(
+            matches!(
+                &refused,
+                Err(ServiceError::Refused(InputError::UnusableChannel {
+                    field: "channel",
+                    ..
+                }))
+            ),
+            "{refused:?}"
+        );
+        assert!(h.sender.sent().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_fallback_moves_to_the_next_channel_after_each_cooldown_and_stays_on_the_last() {
+        let h = Harness::new(&[VOICE]);
+        let go = || send(&h.core, &h.hasher, &h.sender, flow("sms,voice,email"));
+        assert_eq!(go().await.expect("sms").channel, Channel::Sms);
+        let early = go().await;
+        assert!(
+            matches!(early, Err(ServiceError::ResendTooSoon { .. })),
+            "{early:?}"
+        );
+        h.advance(30);
+        assert_eq!(go().await.expect("voice").channel, Channel::Voice);
+        h.advance(30);
+        let third = go().await.expect("email");
+        assert_eq!(third.channel, Channel::Email);
+        assert_eq!(third.to, "a***@example.com");
+        // Too soon for the flow, though the email contact itself has no cooldown running.
+        h.advance(1);
+        let early = go().await;
+        assert!(
+            matches!(early, Err(ServiceError::ResendTooSoon { .. })),
+            "{early:?}"
+        );
+        h.advance(30);
+        let fourth = go().await.expect("email again");
+        assert_eq!(fourth.channel, Channel::Email, "the last channel stays");
+        let kinds: Vec<&str> = h
+            .sender
+            .sent()
+            .iter()
+            .map(|m| match m {
+                Sent::Sms(..) => "sms",
+                Sent::Voice(..) => "voice",
+                Sent::Email(..) => "email",
+            })
+            .collect();
+        assert_eq!(kinds, ["sms", "voice", "email", "email"]);
+        // The email code approves the email contact, not the phone.
+        let code = h.last_code();
+        h.check(CheckTarget::Id(fourth.verification_id), &code)
+            .await
+            .expect("approved");
+        let phone_contact = h
+            .store
+            .contact(&phone())
+            .await
+            .expect("read")
+            .expect("kept");
+        assert_eq!(phone_contact.status, ContactStatus::Unverified);
+    }
+
+    #[tokio::test]
+    async fn a_verified_flow_starts_over_and_an_undelivered_step_moves_on_at_once() {
+        let h = Harness::new(&[VOICE]);
+        let go = || send(&h.core, &h.hasher, &h.sender, flow("sms,voice,email"));
+        go().await.expect("sms");
+        let code = h.last_code();
+        h.check(CheckTarget::Destination(phone()), &code)
+            .await
+            .expect("approved");
+        h.advance(30);
+        // Signing in again after a success is a new flow: SMS first, not a call.
+        assert_eq!(go().await.expect("a new flow").channel, Channel::Sms);
+        h.advance(30);
+        h.sender.set_failing(true);
+        let failed = go().await;
+        assert!(
+            matches!(failed, Err(ServiceError::DeliveryFailed)),
+            "{failed:?}"
+        );
+        h.sender.set_failing(false);
+        // The call never went out: the next channel may be tried at once.
+        assert_eq!(go().await.expect("email").channel, Channel::Email);
+    }
+
+    #[tokio::test]
+    async fn a_resend_by_id_moves_a_flow_on_and_a_lapsed_flow_starts_over() {
+        let h = Harness::new(&[VOICE]);
+        let first = send(&h.core, &h.hasher, &h.sender, flow("email,sms"))
+            .await
+            .expect("email");
+        assert_eq!(first.channel, Channel::Email);
+        h.advance(30);
+        let by_id = h.resend(&first.verification_id).await.expect("sms");
+        assert_eq!(by_id.channel, Channel::Sms);
+        // Once the flow's newest code has expired, the same sign-up starts at the first channel.
+        h.advance(700);
+        let again = send(&h.core, &h.hasher, &h.sender, flow("email,sms"))
+            .await
+            .expect("a new flow");
+        assert_eq!(again.channel, Channel::Email);
     }
 
     #[tokio::test]
@@ -1285,16 +1664,7 @@ mod tests {
             status(&h.core, &id).await.expect("status").status,
             VerificationStatus::Canceled
         );
-        let resend_it = resend(
-            &h.core,
-            &h.hasher,
-            &h.sender,
-            &id,
-            None,
-            None,
-            SendOptions::default(),
-        )
-        .await;
+        let resend_it = h.resend(&id).await;
         assert!(
             matches!(resend_it, Err(ServiceError::Canceled)),
             "{resend_it:?}"
@@ -1610,17 +1980,7 @@ mod tests {
     async fn a_resend_by_id_goes_to_the_same_destination_under_the_same_limits() {
         let h = Harness::new(&[]);
         let first = h.send(&phone()).await.expect("sent");
-        let resend_first = || {
-            resend(
-                &h.core,
-                &h.hasher,
-                &h.sender,
-                &first.verification_id,
-                None,
-                None,
-                SendOptions::default(),
-            )
-        };
+        let resend_first = || h.resend(&first.verification_id);
         let early = resend_first().await;
         assert!(
             matches!(early, Err(ServiceError::ResendTooSoon { .. })),
@@ -1641,16 +2001,7 @@ mod tests {
         h.check(CheckTarget::Id(second.verification_id.clone()), &code)
             .await
             .expect("approved");
-        let spent = resend(
-            &h.core,
-            &h.hasher,
-            &h.sender,
-            &second.verification_id,
-            None,
-            None,
-            SendOptions::default(),
-        )
-        .await;
+        let spent = h.resend(&second.verification_id).await;
         assert!(
             matches!(spent, Err(ServiceError::AlreadyApproved)),
             "{spent:?}"
@@ -1987,6 +2338,35 @@ mod tests {
 
     #[async_trait::async_trait]
     impl Store for Meanwhile {
+        async fn enroll_totp(
+            &self,
+            enrollment: &crate::store::Enrollment,
+        ) -> Result<crate::store::EnrollOutcome, StoreError> {
+            self.inner.enroll_totp(enrollment).await
+        }
+
+        async fn count_totp_attempt(
+            &self,
+            destination: &Destination,
+            max: u32,
+            window_ms: i64,
+            now: i64,
+        ) -> Result<crate::store::FactorAttempt, StoreError> {
+            self.inner
+                .count_totp_attempt(destination, max, window_ms, now)
+                .await
+        }
+
+        async fn accept_totp(
+            &self,
+            factor: &crate::domain::TotpFactor,
+            step: u64,
+            approval: &VerificationRecord,
+            now: i64,
+        ) -> Result<bool, StoreError> {
+            self.inner.accept_totp(factor, step, approval, now).await
+        }
+
         async fn contact(
             &self,
             destination: &Destination,

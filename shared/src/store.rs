@@ -6,8 +6,8 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    ApiKeyId, ApiKeyRecord, ContactRecord, CurrentCode, Destination, VerificationId,
-    VerificationRecord,
+    ApiKeyId, ApiKeyRecord, ContactRecord, CurrentCode, Destination, FallbackState, TotpFactor,
+    VerificationId, VerificationRecord,
 };
 
 /// A storage failure the service cannot resolve by itself.
@@ -43,6 +43,9 @@ pub struct SendWrite {
     pub replaced: Option<(VerificationId, u32)>,
     /// The sending client's log entry, when the request came through the HTTP API.
     pub client: Option<ClientSlot>,
+    /// A fallback flow's progress, for its origin when that is another contact than this
+    /// send's (a move from `sms` to `email`); written in the same transaction.
+    pub origin: Option<(Destination, FallbackState)>,
 }
 
 /// The sends recorded for one client (its source IP), for the per-client limit.
@@ -78,7 +81,7 @@ pub enum AttemptOutcome {
     Counted(CurrentCode),
     /// Nothing was counted: there is no pending, unexpired, unlocked code (with the
     /// expected id). The contact as it was, to tell why.
-    Refused(Option<ContactRecord>),
+    Refused(Option<Box<ContactRecord>>),
 }
 
 /// Where a cleanup page ended, to ask for the next.
@@ -161,6 +164,45 @@ impl LengthCheck {
     }
 }
 
+/// A TOTP factor to store, and what allows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enrollment {
+    /// The new (pending) factor.
+    pub factor: TotpFactor,
+    /// Whether it may replace an active factor (a keyed caller's `replace=true`).
+    pub replace_active: bool,
+    /// The approved verification that allows it, which is used up by it; `None` for a
+    /// keyed caller.
+    pub verification: Option<VerificationId>,
+}
+
+/// What storing an enrolment found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnrollOutcome {
+    /// Stored, replacing any pending factor.
+    Enrolled,
+    /// The contact has an active factor (and replacing it was not asked for).
+    AlreadyActive,
+    /// The verification was used to enrol before.
+    VerificationUsed,
+    /// The contact is not verified (or does not exist).
+    NotVerified,
+}
+
+/// What counting a TOTP check did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FactorAttempt {
+    /// Counted; the factor as it is now, with the new count.
+    Counted(TotpFactor),
+    /// Not counted: the failure window is full until this time (unix ms).
+    Locked {
+        /// When the window ends.
+        until: i64,
+    },
+    /// Not counted: no usable factor (none, or pending past its time).
+    Missing,
+}
+
 /// The operations of the service on its records.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -173,6 +215,32 @@ pub trait Store: Send + Sync {
     /// [`StoreError::Conflict`] when the contact is not at `expected_version`;
     /// [`StoreError::ClientLimited`] when the client's log refused the entry.
     async fn record_send(&self, write: &SendWrite) -> Result<(), StoreError>;
+
+    /// Stores a pending TOTP factor, if the contact is verified, it has no active factor
+    /// (unless replacing is allowed) and the enrolling verification (if any) was not used
+    /// before, which it then is: one transaction.
+    async fn enroll_totp(&self, enrollment: &Enrollment) -> Result<EnrollOutcome, StoreError>;
+
+    /// Counts one TOTP check of the contact's usable factor, atomically, if fewer than `max`
+    /// were wrong in the failure window of `window_ms` (a window that has ended starts anew).
+    async fn count_totp_attempt(
+        &self,
+        destination: &Destination,
+        max: u32,
+        window_ms: i64,
+        now: i64,
+    ) -> Result<FactorAttempt, StoreError>;
+
+    /// Accepts time step `step` for `factor` if no step at or after it was accepted and the
+    /// factor's secret is still the one checked: the factor becomes active, its failures
+    /// reset, and `approval` is stored, in one transaction. `false` when refused.
+    async fn accept_totp(
+        &self,
+        factor: &TotpFactor,
+        step: u64,
+        approval: &VerificationRecord,
+        now: i64,
+    ) -> Result<bool, StoreError>;
 
     /// Marks a send whose delivery failed: its code becomes unusable and the cooldown it
     /// started is lifted, if it is still the contact's current code.
@@ -269,7 +337,7 @@ pub mod memory {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::domain::{CodeState, ContactStatus, VerificationState};
+    use crate::domain::{CodeState, ContactStatus, FactorState, VerificationState};
 
     /// Records in maps behind one lock: every method is atomic, as the conditional
     /// writes it stands for are.
@@ -285,6 +353,8 @@ pub mod memory {
         keys: BTreeMap<String, (KeyRecord, Option<StoredReply>)>,
         clients: BTreeMap<String, ClientSends>,
         api_keys: BTreeMap<ApiKeyId, ApiKeyRecord>,
+        factors: BTreeMap<String, TotpFactor>,
+        enrolled_with: std::collections::BTreeSet<String>,
         fail_next: Option<String>,
     }
 
@@ -339,6 +409,92 @@ pub mod memory {
 
     #[async_trait]
     impl Store for MemoryStore {
+        async fn enroll_totp(&self, enrollment: &Enrollment) -> Result<EnrollOutcome, StoreError> {
+            let mut inner = self.guard()?;
+            let factor = &enrollment.factor;
+            let key = TotpFactor::key(&factor.destination);
+            if inner
+                .factors
+                .get(&key)
+                .is_some_and(|f| f.state == FactorState::Active && !enrollment.replace_active)
+            {
+                return Ok(EnrollOutcome::AlreadyActive);
+            }
+            if !inner
+                .contacts
+                .get(&factor.destination.key())
+                .is_some_and(|c| c.status == ContactStatus::Verified)
+            {
+                return Ok(EnrollOutcome::NotVerified);
+            }
+            if let Some(id) = &enrollment.verification {
+                let approved = inner
+                    .verifications
+                    .get(id.as_str())
+                    .is_some_and(|v| v.state == VerificationState::Approved);
+                if !approved || inner.enrolled_with.contains(id.as_str()) {
+                    return Ok(EnrollOutcome::VerificationUsed);
+                }
+                inner.enrolled_with.insert(id.as_str().to_owned());
+            }
+            inner.factors.insert(key, factor.clone());
+            Ok(EnrollOutcome::Enrolled)
+        }
+
+        async fn count_totp_attempt(
+            &self,
+            destination: &Destination,
+            max: u32,
+            window_ms: i64,
+            now: i64,
+        ) -> Result<FactorAttempt, StoreError> {
+            let mut inner = self.guard()?;
+            let Some(factor) = inner
+                .factors
+                .get_mut(&TotpFactor::key(destination))
+                .filter(|f| f.usable(now))
+            else {
+                return Ok(FactorAttempt::Missing);
+            };
+            if factor.failure_window_start <= now - window_ms {
+                factor.failures = 1;
+                factor.failure_window_start = now;
+            } else if factor.failures < max {
+                factor.failures += 1;
+            } else {
+                return Ok(FactorAttempt::Locked {
+                    until: factor.failure_window_start + window_ms,
+                });
+            }
+            Ok(FactorAttempt::Counted(factor.clone()))
+        }
+
+        async fn accept_totp(
+            &self,
+            factor: &TotpFactor,
+            step: u64,
+            approval: &VerificationRecord,
+            now: i64,
+        ) -> Result<bool, StoreError> {
+            let mut inner = self.guard()?;
+            let Some(stored) = inner
+                .factors
+                .get_mut(&TotpFactor::key(&factor.destination))
+                .filter(|f| f.sealed == factor.sealed && f.last_step < step)
+            else {
+                return Ok(false);
+            };
+            stored.last_step = step;
+            stored.failures = 0;
+            stored.failure_window_start = now;
+            stored.state = FactorState::Active;
+            stored.activated_at.get_or_insert(now);
+            inner
+                .verifications
+                .insert(approval.id.as_str().to_owned(), approval.clone());
+            Ok(true)
+        }
+
         async fn claim_key(
             &self,
             claim: &KeyRecord,
@@ -423,6 +579,11 @@ pub mod memory {
                     Some((slot.client.clone(), ClientSends { sends, version }))
                 }
             };
+            if let Some((origin, _)) = &write.origin
+                && !inner.contacts.contains_key(&origin.key())
+            {
+                return Err(StoreError::Conflict(None));
+            }
             if let Some((old, attempts)) = &write.replaced {
                 match inner.verifications.get_mut(old.as_str()) {
                     Some(v) if v.state == VerificationState::Pending => {
@@ -433,6 +594,12 @@ pub mod memory {
                 }
             }
             inner.contacts.insert(key, write.contact.clone());
+            if let Some((origin, state)) = &write.origin
+                && let Some(c) = inner.contacts.get_mut(&origin.key())
+            {
+                c.fallback = Some(state.clone());
+                c.version += 1;
+            }
             inner.verifications.insert(
                 write.verification.id.as_str().to_owned(),
                 write.verification.clone(),
@@ -491,7 +658,7 @@ pub mod memory {
                     contact.version += 1;
                     Ok(AttemptOutcome::Counted(counted))
                 }
-                _ => Ok(AttemptOutcome::Refused(Some(before))),
+                _ => Ok(AttemptOutcome::Refused(Some(Box::new(before)))),
             }
         }
 

@@ -1,122 +1,21 @@
 // The demo page in headless Chromium, as a person uses it: with and without JavaScript, on a
 // phone-sized and a desktop-sized window, reading the codes from the local SNS/SES emulator.
 // Run by scripts/test.sh against its local stack; screenshots go to target/browser-artifacts/.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createRequire } from "node:module";
-import { mkdirSync } from "node:fs";
-import path from "node:path";
+import {
+  API, PHONE, DESKTOP, useBrowser, uniquePhone, uniqueEmail, until, outbox, emailsTo, codeIn, nthSmsCode, wrong,
+  newPage, open, submitTo, visible, text, shot, fitsWidth,
+} from "./support.mjs";
 
-const API = process.env.TWOSTEP_API_URL;
-const MOTO = process.env.TWOSTEP_MOTO_URL;
-const ROOT = path.resolve(import.meta.dirname, "../..");
-const ARTIFACTS = process.env.TWOSTEP_ARTIFACTS || path.join(ROOT, "target/browser-artifacts");
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const { chromium } = createRequire(path.join(ROOT, ".tools/node/"))("playwright-core");
-
-const PHONE = { width: 360, height: 740 };
-const DESKTOP = { width: 1280, height: 800 };
-
-let browser;
-before(async () => {
-  assert.ok(API && MOTO, "TWOSTEP_API_URL and TWOSTEP_MOTO_URL are set by scripts/test.sh");
-  mkdirSync(ARTIFACTS, { recursive: true });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
-});
-after(async () => {
-  await browser?.close();
-});
-
-const uniquePhone = () => "+49301" + String(Math.floor(Math.random() * 1e7)).padStart(7, "0");
-const uniqueEmail = () => `page${Date.now()}${Math.floor(Math.random() * 1e6)}@example.com`;
-
-async function until(what, check, timeoutMs = 10_000) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function outbox() {
-  const response = await fetch(`${MOTO}/moto-api/data.json`);
-  return response.json();
-}
-
-async function smsTo(phone) {
-  const data = await outbox();
-  return data.sns.SMS.filter((m) => m.phone_number === phone).map((m) => m.message);
-}
-
-async function emailsTo(address) {
-  const data = await outbox();
-  return data.ses.Message.filter((m) => (m.destinations?.ToAddresses || []).includes(address));
-}
-
-const codeIn = (text) => {
-  const match = /\b(\d{6})\b/.exec(text);
-  assert.ok(match, `no code in ${JSON.stringify(text)}`);
-  return match[1];
-};
-
-/** The code of the `n`th SMS (1-based) to `phone`, once it has arrived. */
-async function nthSmsCode(phone, n) {
-  const all = await until(`SMS #${n} to ${phone}`, async () => {
-    const sms = await smsTo(phone);
-    return sms.length >= n ? sms : null;
-  });
-  return { code: codeIn(all[n - 1]), text: all[n - 1] };
-}
-
-const wrong = (code) => String((Number(code) + 1) % 1e6).padStart(6, "0");
-
-async function newPage({ viewport, javaScript = true, locale = "en-US" }) {
-  const context = await browser.newContext({ viewport, javaScriptEnabled: javaScript, locale });
-  const page = await context.newPage();
-  const problems = [];
-  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-  page.on("console", (m) => {
-    // The browser logs every 4xx answer as a failed load: those are the API's answers, expected.
-    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) problems.push(`console: ${m.text()}`);
-  });
-  return { page, context, problems };
-}
-
-// `cargo lambda watch` (1.9.2) sometimes loses a large response body between the function and
-// the browser and answers 500 with its own problem document (its runtime API hands the body
-// on without reading it). The page is a GET, safe to load again: reload until it is ours.
-async function settle(page) {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    if (await page.locator("#step-signup").count()) return;
-    await page.reload();
-  }
-  throw new Error(`the page did not load: ${await page.content()}`);
-}
-
-async function open(page, url) {
-  await page.goto(url);
-  await settle(page);
-}
-
-/** Submits a form without JavaScript and waits for the page it is redirected to. */
-async function submitTo(page, urlPattern, click) {
-  await Promise.all([page.waitForURL(urlPattern), click()]);
-  await settle(page);
-}
-
-const visible = (page, selector) => page.locator(selector).isVisible();
-const text = async (page, selector) => ((await page.textContent(selector)) || "").trim();
-const shot = (page, name) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+useBrowser();
 
 for (const [size, viewport] of [["360", PHONE], ["1280", DESKTOP]]) {
   test(`with JavaScript at ${size} px: sign up by SMS, a wrong code shows the attempts left, the right one verifies`, async () => {
     const { page, context, problems } = await newPage({ viewport });
     await open(page, `${API}/`);
     await shot(page, `js-${size}-1-signup`);
-    const fits = await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
-    assert.ok(fits, "nothing scrolls sideways");
+    assert.ok(await fitsWidth(page), "nothing scrolls sideways");
     await page.evaluate(() => { window.sameDocument = true; });
 
     const phone = uniquePhone();

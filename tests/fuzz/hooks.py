@@ -91,7 +91,7 @@ def _route_for(path):
             return "verify", "/verifications/{id}", parameters
         if parts[3] == "cancel":
             return "verify", "/verifications/{id}/cancel", parameters
-    if path in ("/verify", "/contacts") or path.startswith("/verifications/"):
+    if path in ("/verify", "/contacts", "/totp/enroll") or path.startswith("/verifications/"):
         return "verify", path, None
     return "send", path, None
 

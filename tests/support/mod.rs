@@ -233,6 +233,31 @@ pub async fn emails_to(address: &str) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// The voice stub's base URL (scripts/voice_stub.py: `GET /calls`, `POST /reset`).
+pub fn voice_url() -> String {
+    env("TWOSTEP_VOICE_URL")
+}
+
+/// Every call the voice stub recorded to `phone`, oldest first: `{"destination",
+/// "origination", "voice_id", "body_type", "body", "message_id", "at"}`.
+pub async fn calls_to(phone: &str) -> Vec<Value> {
+    let calls: Value = reqwest::get(format!("{}/calls", voice_url()))
+        .await
+        .expect("the voice stub answers")
+        .json()
+        .await
+        .expect("the voice stub's record");
+    calls
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .filter(|c| c["destination"] == phone)
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The code in a message: the first run of `len` digits.
 pub fn code_in(text: &str, len: usize) -> String {
     text.split(|c: char| !c.is_ascii_digit())
@@ -312,6 +337,19 @@ pub async fn events_for(verification_id: &str) -> Vec<Value> {
             _ => return found,
         }
     }
+}
+
+/// The events of `id`, once at least `at_least` arrived: they are published before the
+/// answer, but the emulator's rule copies them to the log group asynchronously.
+pub async fn events_of(id: &str, at_least: usize) -> Vec<Value> {
+    for _ in 0..50 {
+        let found = events_for(id).await;
+        if found.len() >= at_least {
+            return found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    events_for(id).await
 }
 
 /// Signs `phone` up by SMS, checks one wrong code (`422`) and then the right one (`200`), by

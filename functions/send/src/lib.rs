@@ -1,4 +1,5 @@
-//! `POST /signup` (register a contact and send it a code) and `GET /` (the demo page).
+//! `POST /signup` (register a contact and send it a code), `GET /` (the demo page) and
+//! `GET /totp` (the page that sets up an authenticator app).
 
 use std::sync::Arc;
 
@@ -39,6 +40,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, lambd
     let config = &app.core.config;
     let response = match *request.method() {
         Method::OPTIONS => http::preflight(config, &request),
+        Method::GET | Method::HEAD if is_totp_page(&request) => page::totp_page(config, &request),
         Method::GET | Method::HEAD => page::page(config, &request),
         Method::POST => match http::read_submission(&request, config) {
             Ok(submission) => {
@@ -50,6 +52,15 @@ pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, lambd
         ref other => ApiError::MethodNotAllowed(other.to_string()).to_response(),
     };
     Ok(http::with_cors(config, &request, response))
+}
+
+/// Whether a GET asks for the authenticator-app page (`/totp`, also under a stage prefix).
+fn is_totp_page(request: &Request) -> bool {
+    request
+        .uri()
+        .path()
+        .trim_end_matches('/')
+        .ends_with("/totp")
 }
 
 /// A sign-up under its `Idempotency-Key`, if it has one: a retry with the same key and
@@ -103,4 +114,26 @@ async fn sign_up(
             resend_after: sent.resend_after,
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(path: &str) -> Request {
+        lambda_http::http::Request::builder()
+            .uri(path)
+            .body(Body::Empty)
+            .expect("request")
+    }
+
+    #[test]
+    fn the_authenticator_page_is_found_with_or_without_a_stage_prefix() {
+        for path in ["/totp", "/totp/", "/prod/totp", "/totp?verification_id=x"] {
+            assert!(is_totp_page(&get(path)), "{path}");
+        }
+        for path in ["/", "/?locale=de", "/totp/enroll", "/nototp"] {
+            assert!(!is_totp_page(&get(path)), "{path}");
+        }
+    }
 }

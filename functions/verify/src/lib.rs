@@ -1,13 +1,16 @@
-//! `POST /verify` (check a code), `GET /verifications/{id}` (status), and for keyed callers
+//! `POST /verify` (check a code, also an authenticator app's), `GET /verifications/{id}`
+//! (status), `POST /totp/enroll` (an authenticator app), and for keyed callers
 //! `POST /verifications/{id}/cancel` and `GET /contacts` (lookup).
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
-use twostep::domain::CodeHasher;
+use twostep::domain::{CodeHasher, InputError};
+use twostep::factors;
 use twostep::http::{self, ApiError, Reply};
 use twostep::keyring::KeyRing;
-use twostep::service::{self, Core, StatusView};
+use twostep::service::{self, Approval, Core, StatusView};
+use twostep::totp::TotpCipher;
 
 /// What the verify function holds between invocations.
 pub struct App {
@@ -17,6 +20,8 @@ pub struct App {
     pub hasher: CodeHasher,
     /// The API keys, cached.
     pub keys: KeyRing,
+    /// The key that seals authenticator-app secrets; `None`: apps are off.
+    pub totp: Option<TotpCipher>,
 }
 
 #[derive(Serialize)]
@@ -24,6 +29,20 @@ struct Approved {
     status: &'static str,
     verification_id: String,
     verified_at: String,
+    /// `totp` for an authenticator code; absent otherwise, as the contract's answer has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    channel: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct Enrolment {
+    status: &'static str,
+    channel: &'static str,
+    to: String,
+    uri: String,
+    secret: String,
+    qr_svg: String,
+    activate_before: String,
 }
 
 #[derive(Serialize)]
@@ -57,6 +76,18 @@ pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, lambd
     let keyed = path.ends_with("/cancel") || path.ends_with("/contacts");
     let response = match *request.method() {
         Method::OPTIONS if !keyed => http::preflight(config, &request),
+        // Always JSON, never a redirect: the answer holds the app's secret.
+        Method::POST if path.ends_with("/totp/enroll") => {
+            http::respond_with(enroll(app, &request).await.map(|reply| {
+                let mut response = reply.to_response();
+                // The secret is shown once: no cache may keep it.
+                response.headers_mut().insert(
+                    lambda_http::http::header::CACHE_CONTROL,
+                    lambda_http::http::HeaderValue::from_static("no-store"),
+                );
+                response
+            }))
+        }
         Method::GET if path.ends_with("/contacts") => {
             http::respond_with(lookup(app, &request).await.map(|r| r.to_response()))
         }
@@ -109,14 +140,56 @@ async fn lookup(app: &App, request: &Request) -> Result<Reply, ApiError> {
 
 async fn check(app: &App, request: &Request, fields: &http::Fields) -> Result<Reply, ApiError> {
     http::caller(request, &app.core, &app.keys).await?;
+    if let Some((destination, code)) = http::app_check_request(fields, &app.core.config)? {
+        let approval = factors::check(&app.core, cipher(app)?, destination, &code).await?;
+        return Ok(approved(approval, Some("totp")));
+    }
     let (target, code) = http::check_request(fields, &app.core.config)?;
     let approval = service::check(&app.core, &app.hasher, target, &code).await?;
-    Ok(Reply::new(
+    Ok(approved(approval, None))
+}
+
+fn approved(approval: Approval, channel: Option<&'static str>) -> Reply {
+    Reply::new(
         StatusCode::OK,
         &Approved {
             status: "approved",
             verification_id: approval.verification_id.to_string(),
             verified_at: http::rfc3339(approval.verified_at),
+            channel,
+        },
+    )
+}
+
+/// The sealing key, or `400 invalid_channel` on a stack without authenticator apps.
+fn cipher(app: &App) -> Result<&TotpCipher, ApiError> {
+    app.totp.as_ref().ok_or_else(|| {
+        InputError::UnusableChannel {
+            field: "channel",
+            message:
+                "authenticator apps are not enabled on this stack (TOTP_KEY_SECRET_ID is not set)"
+                    .to_owned(),
+        }
+        .into()
+    })
+}
+
+/// `POST /totp/enroll`: a pending authenticator app for a verified contact.
+async fn enroll(app: &App, request: &Request) -> Result<Reply, ApiError> {
+    let caller = http::caller(request, &app.core, &app.keys).await?;
+    let fields = http::parse_fields(request)?;
+    let by = http::enroll_request(&fields, &app.core.config, &caller)?;
+    let enrolled = factors::enroll(&app.core, cipher(app)?, by).await?;
+    Ok(Reply::new(
+        StatusCode::CREATED,
+        &Enrolment {
+            status: "pending",
+            channel: "totp",
+            to: enrolled.to,
+            uri: enrolled.uri,
+            secret: enrolled.secret,
+            qr_svg: enrolled.qr_svg,
+            activate_before: http::rfc3339(enrolled.activate_before),
         },
     ))
 }

@@ -6,10 +6,17 @@ async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let sdk = aws::sdk_config(env!("CARGO_PKG_NAME")).await;
-    let hasher = aws::code_hasher(&sdk, &config).await?;
+    // Both keys at once: a cold start waits for one Secrets Manager round trip, not two.
+    let (hasher, totp) = tokio::join!(aws::code_hasher(&sdk, &config), async {
+        match &config.totp_key_secret_id {
+            Some(id) => aws::totp_cipher(&sdk, id).await.map(Some),
+            None => Ok(None),
+        }
+    });
     let app = verify::App {
+        hasher: hasher?,
+        totp: totp?,
         core: aws::core(&sdk, config),
-        hasher,
         keys: twostep::keyring::KeyRing::new(),
     };
     run(service_fn(|request| verify::handle(&app, request))).await

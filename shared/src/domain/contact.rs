@@ -1,7 +1,9 @@
 //! What is stored: a contact (one per destination) that carries its current code, and
 //! a verification record per code sent, which keeps the code's outcome.
 
-use super::{Channel, CodeHash, Destination, Locale, PersonName, VerificationId};
+use super::{
+    Channel, CodeHash, Destination, Fallback, FallbackState, Locale, PersonName, VerificationId,
+};
 
 /// Whether a contact has proven that it owns its destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +66,8 @@ pub struct CurrentCode {
     pub state: CodeState,
     /// Its number of digits; `None` on a code stored before lengths were (`CODE_LENGTH`).
     pub length: Option<u8>,
+    /// How it went (`sms` or `voice` to a phone).
+    pub channel: Channel,
 }
 
 impl CurrentCode {
@@ -98,6 +102,8 @@ pub struct ContactRecord {
     pub current: Option<CurrentCode>,
     /// Verifications sent while unverified, so cleanup can delete them with the contact.
     pub verification_ids: Vec<VerificationId>,
+    /// The progress of the channel fallback that started here, if one did.
+    pub fallback: Option<FallbackState>,
     /// Bumped by every write; writes are conditional on it (optimistic locking).
     pub version: u64,
 }
@@ -153,8 +159,10 @@ pub struct VerificationRecord {
     pub id: VerificationId,
     /// The contact it belongs to.
     pub destination: Destination,
-    /// SMS or email.
+    /// How its code went: SMS, voice, email, or (for an approved app code) TOTP.
     pub channel: Channel,
+    /// The fallback flow it is part of, so that a resend by its id moves on.
+    pub fallback: Option<Fallback>,
     /// When it was created (unix ms).
     pub created_at: i64,
     /// When its code expires (unix ms).

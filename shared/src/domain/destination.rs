@@ -188,26 +188,43 @@ impl EmailAddress {
 pub enum Channel {
     /// A text message through SNS.
     Sms,
+    /// A phone call that reads the code, through End User Messaging SMS and Voice.
+    Voice,
     /// An email through SES v2.
     Email,
+    /// An authenticator app (RFC 6238): nothing is sent; the app makes the code.
+    Totp,
 }
 
 impl Channel {
-    /// Parses `sms` or `email`, ignoring case.
+    /// Every channel, in the order the docs list them.
+    pub const ALL: [Self; 4] = [Self::Sms, Self::Voice, Self::Email, Self::Totp];
+
+    /// Parses `sms`, `voice`, `email` or `totp`, ignoring case.
     pub fn parse(raw: &str) -> Result<Self, InputError> {
         match raw.trim().to_ascii_lowercase().as_str() {
             "sms" => Ok(Self::Sms),
+            "voice" => Ok(Self::Voice),
             "email" => Ok(Self::Email),
+            "totp" => Ok(Self::Totp),
             _ => Err(InputError::InvalidChannel(echo(raw))),
         }
     }
 
-    /// The wire name: `sms` or `email`.
+    /// The wire name: `sms`, `voice`, `email` or `totp`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Sms => "sms",
+            Self::Voice => "voice",
             Self::Email => "email",
+            Self::Totp => "totp",
         }
+    }
+
+    /// Whether codes by this channel go to a phone number (else to an email address, or,
+    /// for TOTP, nowhere).
+    pub fn uses_phone(&self) -> bool {
+        matches!(self, Self::Sms | Self::Voice)
     }
 }
 

@@ -3,6 +3,8 @@
 mod code;
 mod contact;
 mod destination;
+mod factor;
+mod fallback;
 mod fields;
 mod keys;
 
@@ -14,6 +16,8 @@ pub use contact::{
     VerificationStatus,
 };
 pub use destination::{Channel, Country, Destination, EmailAddress, PhoneNumber};
+pub use factor::{FactorState, TotpFactor};
+pub use fallback::{ChannelList, Fallback, FallbackState};
 pub use fields::{IdempotencyKey, Locale, PersonName};
 pub use keys::{ApiKey, ApiKeyId, ApiKeyRecord};
 
@@ -26,9 +30,17 @@ pub enum InputError {
     /// The email address is not a deliverable address.
     #[error("email: '{0}' is not a valid email address")]
     InvalidEmail(String),
-    /// The channel is neither `sms` nor `email`.
-    #[error("channel: '{0}' is not one of sms, email")]
+    /// The channel is not one of `sms`, `voice`, `email`.
+    #[error("channel: '{0}' is not one of sms, voice, email")]
     InvalidChannel(String),
+    /// The channel exists but cannot be used here (not enabled, or not for this request).
+    #[error("{field}: {message}")]
+    UnusableChannel {
+        /// The field at fault (`channel` or `channels`).
+        field: &'static str,
+        /// Why, in words.
+        message: String,
+    },
     /// The destination that the channel needs is missing.
     #[error("{field}: {message}")]
     MissingDestination {
@@ -68,9 +80,9 @@ impl InputError {
             }
             Self::InvalidEmail(_) => Some("email"),
             Self::InvalidChannel(_) => Some("channel"),
-            Self::MissingDestination { field, .. } | Self::InvalidField { field, .. } => {
-                Some(field)
-            }
+            Self::MissingDestination { field, .. }
+            | Self::InvalidField { field, .. }
+            | Self::UnusableChannel { field, .. } => Some(field),
             Self::InvalidCodeFormat(_) => Some("code"),
             Self::InvalidRedirect(_) => Some("redirect"),
         }

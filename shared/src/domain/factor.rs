@@ -1,0 +1,59 @@
+//! An authenticator-app (TOTP) factor of one contact.
+
+use super::Destination;
+use crate::totp::SealedSecret;
+
+/// Where a factor is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactorState {
+    /// Enrolled, waiting for its first correct code (before `pending_until`).
+    Pending,
+    /// Confirmed by a correct code: it verifies.
+    Active,
+}
+
+impl FactorState {
+    /// The stored name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Active => "active",
+        }
+    }
+}
+
+/// A contact's TOTP factor (item `T#<destination key>`): its secret, sealed with a key that
+/// is not in the table, and its counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpFactor {
+    /// The contact it belongs to.
+    pub destination: Destination,
+    /// The shared secret, encrypted (AES-256-GCM, bound to the factor's storage key).
+    pub sealed: SealedSecret,
+    /// Pending or active.
+    pub state: FactorState,
+    /// The last time step accepted: a code of this step or an earlier one is refused.
+    pub last_step: u64,
+    /// Wrong codes in the current failure window.
+    pub failures: u32,
+    /// When the current failure window started (unix ms).
+    pub failure_window_start: i64,
+    /// When it was enrolled (unix ms).
+    pub created_at: i64,
+    /// When its first correct code activated it (unix ms).
+    pub activated_at: Option<i64>,
+    /// A pending factor is forgotten after this (unix ms).
+    pub pending_until: i64,
+}
+
+impl TotpFactor {
+    /// The factor's storage key, also the sealed secret's context.
+    pub fn key(destination: &Destination) -> String {
+        format!("T#{}", destination.key())
+    }
+
+    /// Whether it verifies codes at `now`: active, or pending and not yet past its time.
+    pub fn usable(&self, now: i64) -> bool {
+        self.state == FactorState::Active || self.pending_until > now
+    }
+}
