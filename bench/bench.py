@@ -331,16 +331,26 @@ def warm(env, tag, first_phone, calls=None):
         for number in to_verify:
             body = expect(timed(ops["verify, right code"], functions["verify"], apigw("POST", "/verify", {"phone": number, "code": codes[number]}), calls), 200, "right code")
             assert body["status"] == "approved", body
-        # Authenticator apps: each approved verification enrols one; a wrong code, then the app's.
+        # Authenticator apps: N more contacts, each confirmed by its verification's id (what
+        # enrolment asks for; not timed), enrol an app; then a wrong code, then the app's.
+        app_phones = [phone(first_phone + 2 * N + i) for i in range(N)]
+        app_ids = {}
+        for i, number in enumerate(app_phones):
+            source = f"198.19.{i // 250}.{i % 250 + 1}"
+            app_ids[number] = expect(functions["send"].invoke(apigw("POST", "/signup", {"phone": number}, source)), 202, "send")["verification_id"]
+        app_codes = outbox_codes()
+        for number in app_phones:
+            expect(functions["verify"].invoke(apigw("POST", "/verify", {"verification_id": app_ids[number], "code": app_codes[number]})), 200, "right code by id")
+        if calls:
+            calls.new()
         secrets = {}
-        for number in to_verify:
-            vid = ids[number]
-            body = expect(timed(ops["authenticator enrol"], functions["verify"], apigw("POST", "/totp/enroll", {"verification_id": vid}), calls), 201, "enrol")
+        for number in app_phones:
+            body = expect(timed(ops["authenticator enrol"], functions["verify"], apigw("POST", "/totp/enroll", {"verification_id": app_ids[number]}), calls), 201, "enrol")
             secrets[number] = body["secret"]
-        for number in to_verify:
+        for number in app_phones:
             wrong = app_code(secrets[number], time.time() + 3000)
             expect(timed(ops["authenticator, wrong code"], functions["verify"], apigw("POST", "/verify", {"phone": number, "channel": "totp", "code": wrong}), calls), 422, "wrong app code")
-        for number in to_verify:
+        for number in app_phones:
             body = expect(timed(ops["authenticator, right code"], functions["verify"], apigw("POST", "/verify", {"phone": number, "channel": "totp", "code": app_code(secrets[number])}), calls), 200, "right app code")
             assert body["channel"] == "totp", body
         for _ in range(N):
@@ -474,9 +484,9 @@ def main():
         results["warm"] = warm(function_env(ENV["MOTO_URL"], ENV["DDB_URL"]), "direct", base)
         log("warm pass through the call recorder (DynamoDB requests, capacity, time in AWS calls)")
         calls = Calls(ENV["AWS_CALLS_LOG"])
-        results["counted"] = warm(function_env(ENV["CALLS_URL"]), "counted", base + 2 * N + 10, calls)
+        results["counted"] = warm(function_env(ENV["CALLS_URL"]), "counted", base + 3 * N + 10, calls)
     log(f"cold starts over TLS, as in AWS ({INIT_RUNS} runs of each binary and of the Node.js baseline)")
-    results["cold"] = cold(ENV["TLS_URL"], ENV["BENCH_CA"], base + 4 * N + 20)
+    results["cold"] = cold(ENV["TLS_URL"], ENV["BENCH_CA"], base + 6 * N + 20)
     if cold_only:
         # Comparing builds (BENCHMARKS.md, "Tuning"): the cold starts' medians, no report.
         print(json.dumps({k: {"init_median": v["init_ms"]["median"], "init_p99": v["init_ms"]["p99"], "first_median": v["first_invocation_ms"]["median"]} for k, v in results["cold"].items()}, indent=1))

@@ -134,8 +134,9 @@ const TOTP_LOCK_SECONDS_DEFAULT: u32 = 3_600;
 async fn approved_phone(api: &Api) -> (String, String) {
     let phone = unique_phone();
     let (id, code) = sign_up_by_sms(api, &phone).await;
+    // By its id, as the demo page checks: only such an approval may enrol an app.
     let ok = api
-        .post_json("/verify", &json!({ "phone": phone, "code": code }))
+        .post_json("/verify", &json!({ "verification_id": id, "code": code }))
         .await;
     assert_eq!(ok.status, 200, "{ok:?}");
     (phone, id)
@@ -679,6 +680,23 @@ async fn an_app_is_enrolled_once_with_a_just_approved_verification() {
 }
 
 #[tokio::test]
+async fn a_verification_confirmed_by_phone_enrols_no_app() {
+    // Whoever asked for the code holds the id; a check by phone cannot tell who typed it.
+    let api = Api::new();
+    let phone = unique_phone();
+    let (id, code) = sign_up_by_sms(&api, &phone).await;
+    let ok = api
+        .post_json("/verify", &json!({ "phone": phone, "code": code }))
+        .await;
+    assert_eq!(ok.status, 200, "{ok:?}");
+    let refused = api
+        .post_json("/totp/enroll", &json!({ "verification_id": id }))
+        .await;
+    assert_problem(&refused, 409, "not_verified");
+    assert!(refused.json.get("secret").is_none(), "{refused:?}");
+}
+
+#[tokio::test]
 async fn an_app_code_approves_once_within_a_step_either_way() {
     let api = Api::new();
     let (phone, id) = approved_phone(&api).await;
@@ -873,7 +891,10 @@ async fn an_email_contact_enrols_and_checks_an_app_too() {
     let mail = emails_to(&email).await;
     let code = code_in(&mail[0].1, 6);
     let ok = api
-        .post_json("/verify", &json!({ "email": email, "code": code }))
+        .post_json(
+            "/verify",
+            &json!({ "verification_id": id_of(&sent), "code": code }),
+        )
         .await;
     assert_eq!(ok.status, 200, "{ok:?}");
     let r = api

@@ -545,7 +545,7 @@ async fn the_database_counts_and_approves_a_code_only_before_its_expiry_and_only
         "{at_expiry:?}"
     );
     assert!(
-        !store.approve(&to, id, expiry).await.expect("approve"),
+        !store.approve(&to, id, true, expiry).await.expect("approve"),
         "approved at its expiry"
     );
     let before = store
@@ -556,9 +556,17 @@ async fn the_database_counts_and_approves_a_code_only_before_its_expiry_and_only
         matches!(&before, AttemptOutcome::Counted(code) if code.attempts == 1),
         "{before:?}"
     );
-    assert!(store.approve(&to, id, expiry - 1).await.expect("approve"));
     assert!(
-        !store.approve(&to, id, expiry - 1).await.expect("approve"),
+        store
+            .approve(&to, id, true, expiry - 1)
+            .await
+            .expect("approve")
+    );
+    assert!(
+        !store
+            .approve(&to, id, true, expiry - 1)
+            .await
+            .expect("approve"),
         "approved twice"
     );
 }

@@ -44,6 +44,8 @@ const UNVERIFIED_PARTITION: &str = "u";
 /// The one item that holds every API key, one attribute per key (`k_<id>`).
 const API_KEYS_PK: &str = "KEYS";
 const API_KEY_ATTRIBUTE_PREFIX: &str = "k_";
+/// `via` of a verification approved by its id.
+const APPROVED_BY_ID: &str = "id";
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -416,6 +418,7 @@ fn verification_from_item(item: &Item) -> Result<VerificationRecord, StoreError>
             _ => VerificationState::Pending,
         },
         verified_at: r.opt_n("verified_at")?,
+        approved_by_id: r.opt_s("via") == Some(APPROVED_BY_ID),
         final_attempts: r.opt_n("final_attempts")?,
         max_attempts: r.req_n("max_attempts")?,
         code_length: r.opt_n("code_len")?,
@@ -451,6 +454,9 @@ fn verification_to_item(v: &VerificationRecord) -> Item {
     item.insert("max_attempts".into(), n(v.max_attempts));
     if let Some(at) = v.verified_at {
         item.insert("verified_at".into(), n(at));
+    }
+    if v.approved_by_id {
+        item.insert("via".into(), s(APPROVED_BY_ID));
     }
     if let Some(length) = v.code_length {
         item.insert("code_len".into(), n(length));
@@ -583,9 +589,12 @@ impl Store for DynamoStore {
             let used = self
                 .update(verification_key(id))
                 .update_expression("SET enrolled_at = :now")
-                .condition_expression("attribute_not_exists(enrolled_at) AND #state = :approved")
+                .condition_expression(
+                    "attribute_not_exists(enrolled_at) AND #state = :approved AND via = :via",
+                )
                 .expression_attribute_names("#state", "state")
                 .expression_attribute_values(":now", n(factor.created_at))
+                .expression_attribute_values(":via", s(APPROVED_BY_ID))
                 .expression_attribute_values(":approved", s(VerificationState::Approved.as_str()));
             items.push(
                 TransactWriteItem::builder()
@@ -881,24 +890,31 @@ impl Store for DynamoStore {
                     .build(),
             );
         }
-        if let Some((origin, state)) = &write.origin {
-            // The flow's progress stays on its origin contact, which this send does not write.
-            let values = fallback_state_values(state);
+        if let Some(update) = &write.origin {
+            // The flow's progress stays on its origin contact, which this send does not write;
+            // only if the flow is where this send found it.
+            let values = fallback_state_values(&update.progress);
             let sets: Vec<String> = values
                 .iter()
                 .map(|(name, _)| format!("{name} = :{name}"))
                 .collect();
-            let mut update = self
-                .update(contact_key(origin))
+            let mut origin = self
+                .update(contact_key(&update.origin))
                 .update_expression(format!("SET {} ADD ver :one", sets.join(", ")))
-                .condition_expression("attribute_exists(pk)")
                 .expression_attribute_values(":one", n(1));
+            origin = match &update.expected_latest {
+                Some(id) => origin
+                    .condition_expression("fb_vid = :was")
+                    .expression_attribute_values(":was", s(id.as_str())),
+                None => origin
+                    .condition_expression("attribute_exists(pk) AND attribute_not_exists(fb_vid)"),
+            };
             for (name, value) in values {
-                update = update.expression_attribute_values(format!(":{name}"), value);
+                origin = origin.expression_attribute_values(format!(":{name}"), value);
             }
             items.push(
                 TransactWriteItem::builder()
-                    .update(build(update.build())?)
+                    .update(build(origin.build())?)
                     .build(),
             );
         }
@@ -1083,6 +1099,7 @@ impl Store for DynamoStore {
         &self,
         destination: &Destination,
         id: &VerificationId,
+        by_id: bool,
         now: i64,
     ) -> Result<bool, StoreError> {
         let contact = self
@@ -1101,11 +1118,20 @@ impl Store for DynamoStore {
             .expression_attribute_values(":id", s(id.as_str()));
         let verification = self
             .update(verification_key(id))
-            .update_expression("SET #state = :approved, verified_at = :now")
+            .update_expression(if by_id {
+                "SET #state = :approved, verified_at = :now, via = :via"
+            } else {
+                "SET #state = :approved, verified_at = :now"
+            })
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":approved", s(VerificationState::Approved.as_str()))
             .expression_attribute_values(":now", n(now));
+        let verification = if by_id {
+            verification.expression_attribute_values(":via", s(APPROVED_BY_ID))
+        } else {
+            verification
+        };
         self.transact_updates(vec![contact, verification]).await
     }
 

@@ -27,8 +27,9 @@ pub enum EnrollBy {
     },
 }
 
-/// A new, pending enrolment: everything the app needs, shown once.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A new, pending enrolment: everything the app needs, shown once. Its `Debug` leaves the
+/// secret out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Enrolled {
     /// The masked destination (also the app's account label).
     pub to: String,
@@ -40,6 +41,15 @@ pub struct Enrolled {
     pub qr_svg: String,
     /// The first correct code must come before this (unix ms).
     pub activate_before: i64,
+}
+
+impl std::fmt::Debug for Enrolled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enrolled")
+            .field("to", &self.to)
+            .field("activate_before", &self.activate_before)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The code length of authenticator apps.
@@ -68,6 +78,14 @@ pub async fn enroll(
             if record.state != VerificationState::Approved {
                 return Err(ServiceError::NotVerified(
                     "this verification is not approved: enter its code first",
+                ));
+            }
+            // Whoever asked for the code knows the id too: only a check that named the id
+            // (and so came from its holder, with the code) proves the holder got the code.
+            if !record.approved_by_id {
+                return Err(ServiceError::NotVerified(
+                    "this verification was confirmed by phone or email, not by its id: \
+                     to enrol an app, confirm a code by its verification_id",
                 ));
             }
             if record.verified_at.unwrap_or(0) + window_ms <= now {
@@ -183,6 +201,8 @@ pub async fn check(
             expires_at: now,
             state: VerificationState::Approved,
             verified_at: Some(now),
+            // An app's code proves the app, not the phone or address: it enrols no other app.
+            approved_by_id: false,
             final_attempts: Some(factor.failures),
             max_attempts: max,
             code_length: Some(APP_CODE_LENGTH),
@@ -265,8 +285,13 @@ mod tests {
         }
 
         /// A verified contact with an approved verification, as a sign-up and a right code
-        /// leave them.
+        /// checked by the verification's id leave them.
         async fn verified(&self) -> (Destination, VerificationId) {
+            self.approved(true).await
+        }
+
+        /// A sign-up to the phone and its right code, checked by id or by phone.
+        async fn approved(&self, by_id: bool) -> (Destination, VerificationId) {
             let destination = phone();
             let hasher = crate::domain::CodeHasher::new(&[42u8; 32], None);
             let sender = crate::delivery::memory::RecordingSender::new();
@@ -280,14 +305,14 @@ mod tests {
             .expect("sent");
             let code = sender.last_code(6).expect("a code");
             let code = SubmittedCode::parse_any(&code, 6).expect("format");
-            crate::service::check(
-                &self.core,
-                &hasher,
-                crate::service::CheckTarget::Id(sent.verification_id.clone()),
-                &code,
-            )
-            .await
-            .expect("approved");
+            let target = if by_id {
+                crate::service::CheckTarget::Id(sent.verification_id.clone())
+            } else {
+                crate::service::CheckTarget::Destination(destination.clone())
+            };
+            crate::service::check(&self.core, &hasher, target, &code)
+                .await
+                .expect("approved");
             (destination, sent.verification_id)
         }
 
@@ -428,6 +453,19 @@ mod tests {
         assert!(matches!(late, Err(ServiceError::Expired(_))), "{late:?}");
         let none = h.check("123456").await;
         assert!(matches!(none, Err(ServiceError::NotFound(_))), "{none:?}");
+    }
+
+    #[tokio::test]
+    async fn a_verification_confirmed_by_phone_enrols_no_app() {
+        // Whoever asked for a code holds its id; if the person then types that code into a
+        // form that checks by phone, the id must not enrol the asker's app.
+        let h = Harness::new();
+        let (_, id) = h.approved(false).await;
+        let taken = enroll(&h.core, &h.cipher, EnrollBy::Verification(id)).await;
+        assert!(
+            matches!(taken, Err(ServiceError::NotVerified(_))),
+            "{taken:?}"
+        );
     }
 
     #[tokio::test]

@@ -902,38 +902,21 @@ pub fn send_request(fields: &Fields, config: &Config) -> Result<SendRequest, Inp
         (None, None) if phone.is_some() => Channel::Sms,
         (None, None) => Channel::Email,
     };
-    // Both destinations, when given, must be well formed, also the one not used yet; the
-    // channel's own is checked first.
-    let parse_phone = || {
-        phone
-            .map(|raw| PhoneNumber::parse(raw, config.default_country))
-            .transpose()
-    };
-    let parse_email = || email.map(EmailAddress::parse).transpose();
-    let (phone, email) = if channel == Channel::Email {
-        let email = parse_email()?;
-        (parse_phone()?, email)
-    } else {
-        let phone = parse_phone()?;
-        (phone, parse_email()?)
-    };
-    let destination = match channel {
-        Channel::Sms | Channel::Voice => {
-            Destination::Sms(phone.clone().ok_or(InputError::MissingDestination {
-                field: "phone",
-                message: "a phone number is needed to send an SMS or call",
-            })?)
-        }
-        Channel::Email => {
-            Destination::Email(email.clone().ok_or(InputError::MissingDestination {
-                field: if phone.is_none() && fields.get("channel")?.is_none() {
-                    "phone"
-                } else {
-                    "email"
-                },
-                message: "give a phone number or an email address",
-            })?)
-        }
+    // The channel's own destination first (missing, then malformed); the other, when given,
+    // must be well formed too, though it is not used yet.
+    let missing = match channel {
+        Channel::Sms | Channel::Voice => InputError::MissingDestination {
+            field: "phone",
+            message: "a phone number is needed to send an SMS or call",
+        },
+        Channel::Email => InputError::MissingDestination {
+            field: if phone.is_none() && fields.get("channel")?.is_none() {
+                "phone"
+            } else {
+                "email"
+            },
+            message: "give a phone number or an email address",
+        },
         Channel::Totp => {
             return Err(InputError::UnusableChannel {
                 field: "channel",
@@ -941,6 +924,23 @@ pub fn send_request(fields: &Fields, config: &Config) -> Result<SendRequest, Inp
                     .to_owned(),
             });
         }
+    };
+    let parse_phone = || {
+        phone
+            .map(|raw| PhoneNumber::parse(raw, config.default_country))
+            .transpose()
+    };
+    let parse_email = || email.map(EmailAddress::parse).transpose();
+    let (phone, email, destination) = if channel == Channel::Email {
+        let email = parse_email()?.ok_or(missing)?;
+        (
+            parse_phone()?,
+            Some(email.clone()),
+            Destination::Email(email),
+        )
+    } else {
+        let phone = parse_phone()?.ok_or(missing)?;
+        (Some(phone.clone()), parse_email()?, Destination::Sms(phone))
     };
     let fallback = list
         .map(|list| Fallback::new(list, phone, email))
@@ -1014,8 +1014,11 @@ pub fn app_check_request(
     fields: &Fields,
     config: &Config,
 ) -> Result<Option<(Destination, SubmittedCode)>, ApiError> {
+    // `channel` is otherwise no field of `POST /verify`: whatever else it holds is ignored.
     let is_app = fields
-        .get("channel")?
+        .get("channel")
+        .ok()
+        .flatten()
         .is_some_and(|raw| Channel::parse(raw) == Ok(Channel::Totp));
     if !is_app {
         return Ok(None);

@@ -16,7 +16,7 @@ use crate::messages::MessageBuilder;
 use crate::metrics::{Metric, Metrics};
 use crate::store::{
     AttemptOutcome, ClientSends, ClientSlot, DeleteOutcome, KeyClaim, KeyRecord, LengthCheck,
-    SendWrite, StaleCursor, Store, StoreError, StoredReply,
+    OriginUpdate, SendWrite, StaleCursor, Store, StoreError, StoredReply,
 };
 
 /// Wall-clock time in unix milliseconds; a trait so tests can move it.
@@ -376,6 +376,8 @@ struct FlowStep {
     held: Option<ContactRecord>,
     channels: ChannelList,
     position: usize,
+    /// The flow's newest verification as read (none for a new flow).
+    latest: Option<VerificationId>,
 }
 
 /// Decides a fallback flow's next send: the first channel for a new flow; the next one when
@@ -395,6 +397,21 @@ async fn plan_fallback(
         })
     };
     let origin = flow.origin().ok_or_else(missing)?;
+    // Every step must be possible, before the first is taken: a flow that could not go on
+    // would stop at a step that can never send.
+    for channel in flow.channels.channels() {
+        let destination = flow.destination_for(*channel).ok_or_else(missing)?;
+        check_channel(&core.config, *channel, &destination).map_err(|e| match e {
+            InputError::UnusableChannel { message, .. } => InputError::UnusableChannel {
+                field: "channels",
+                message,
+            },
+            other => other,
+        })?;
+        if !core.config.is_test_destination(&destination) {
+            check_destination(&core.config, &destination)?;
+        }
+    }
     let held = core.store.contact(&origin).await?;
     let now = core.clock.now_ms();
     let progress = held
@@ -420,11 +437,13 @@ async fn plan_fallback(
     let (channel, destination) = flow.step(position).ok_or_else(missing)?;
     request.channel = channel;
     request.destination = destination;
+    let latest = progress.and_then(|p| p.latest.clone());
     Ok(Some(FlowStep {
         origin,
         held,
         channels: flow.channels,
         position,
+        latest,
     }))
 }
 
@@ -598,7 +617,11 @@ async fn send_code(
         let (fallback, origin) = match (&flow, progress) {
             (Some(step), Some(progress)) if step.origin != *destination => (
                 existing.as_ref().and_then(|c| c.fallback.clone()),
-                Some((step.origin.clone(), progress)),
+                Some(OriginUpdate {
+                    origin: step.origin.clone(),
+                    progress,
+                    expected_latest: step.latest.clone(),
+                }),
             ),
             (_, progress) => (progress, None),
         };
@@ -643,6 +666,7 @@ async fn send_code(
                 expires_at,
                 state: VerificationState::Pending,
                 verified_at: None,
+                approved_by_id: false,
                 final_attempts: None,
                 max_attempts: config.max_check_attempts,
                 code_length: Some(code_length),
@@ -863,7 +887,11 @@ pub async fn check(
             attempts_remaining: remaining,
         });
     }
-    if core.store.approve(&destination, &id, now).await? {
+    if core
+        .store
+        .approve(&destination, &id, by_id.is_some(), now)
+        .await?
+    {
         tracing::info!(verification_id = %id, "approved");
         let id_text = id.to_string();
         core.metrics
@@ -2460,9 +2488,10 @@ mod tests {
             &self,
             destination: &Destination,
             id: &VerificationId,
+            by_id: bool,
             now: i64,
         ) -> Result<bool, StoreError> {
-            self.inner.approve(destination, id, now).await
+            self.inner.approve(destination, id, by_id, now).await
         }
 
         async fn verification(
@@ -2572,16 +2601,21 @@ mod tests {
         let sent = h.send(&phone()).await.expect("sent");
         let (id, expiry) = (&sent.verification_id, sent.expires_at);
         let store = &h.store;
-        assert!(!store.approve(&phone(), id, expiry).await.expect("approve"));
+        assert!(
+            !store
+                .approve(&phone(), id, true, expiry)
+                .await
+                .expect("approve")
+        );
         assert!(
             store
-                .approve(&phone(), id, expiry - 1)
+                .approve(&phone(), id, true, expiry - 1)
                 .await
                 .expect("approve")
         );
         assert!(
             !store
-                .approve(&phone(), id, expiry - 1)
+                .approve(&phone(), id, true, expiry - 1)
                 .await
                 .expect("approve"),
             "approved twice"

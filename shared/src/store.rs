@@ -45,7 +45,19 @@ pub struct SendWrite {
     pub client: Option<ClientSlot>,
     /// A fallback flow's progress, for its origin when that is another contact than this
     /// send's (a move from `sms` to `email`); written in the same transaction.
-    pub origin: Option<(Destination, FallbackState)>,
+    pub origin: Option<OriginUpdate>,
+}
+
+/// A fallback flow's progress, written to its origin contact by a send to another one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginUpdate {
+    /// The origin contact.
+    pub origin: Destination,
+    /// The flow's progress after this send.
+    pub progress: FallbackState,
+    /// The flow's newest verification as the send read it: the update holds only if the
+    /// flow has not moved (or been ended by another send) since.
+    pub expected_latest: Option<VerificationId>,
 }
 
 /// The sends recorded for one client (its source IP), for the per-client limit.
@@ -285,11 +297,13 @@ pub trait Store: Send + Sync {
     async fn revoke_api_key(&self, id: &ApiKeyId, now: i64) -> Result<bool, StoreError>;
 
     /// Approves the code `id` and verifies the contact, if that code is still current,
-    /// pending and unexpired at `now`. `false` when another request changed it first.
+    /// pending and unexpired at `now`; `by_id` records that the check named the
+    /// verification. `false` when another request changed it first.
     async fn approve(
         &self,
         destination: &Destination,
         id: &VerificationId,
+        by_id: bool,
         now: i64,
     ) -> Result<bool, StoreError>;
 
@@ -431,7 +445,7 @@ pub mod memory {
                 let approved = inner
                     .verifications
                     .get(id.as_str())
-                    .is_some_and(|v| v.state == VerificationState::Approved);
+                    .is_some_and(|v| v.state == VerificationState::Approved && v.approved_by_id);
                 if !approved || inner.enrolled_with.contains(id.as_str()) {
                     return Ok(EnrollOutcome::VerificationUsed);
                 }
@@ -579,8 +593,11 @@ pub mod memory {
                     Some((slot.client.clone(), ClientSends { sends, version }))
                 }
             };
-            if let Some((origin, _)) = &write.origin
-                && !inner.contacts.contains_key(&origin.key())
+            if let Some(update) = &write.origin
+                && !inner.contacts.get(&update.origin.key()).is_some_and(|c| {
+                    c.fallback.as_ref().and_then(|f| f.latest.as_ref())
+                        == update.expected_latest.as_ref()
+                })
             {
                 return Err(StoreError::Conflict(None));
             }
@@ -594,10 +611,10 @@ pub mod memory {
                 }
             }
             inner.contacts.insert(key, write.contact.clone());
-            if let Some((origin, state)) = &write.origin
-                && let Some(c) = inner.contacts.get_mut(&origin.key())
+            if let Some(update) = &write.origin
+                && let Some(c) = inner.contacts.get_mut(&update.origin.key())
             {
-                c.fallback = Some(state.clone());
+                c.fallback = Some(update.progress.clone());
                 c.version += 1;
             }
             inner.verifications.insert(
@@ -666,6 +683,7 @@ pub mod memory {
             &self,
             destination: &Destination,
             id: &VerificationId,
+            by_id: bool,
             now: i64,
         ) -> Result<bool, StoreError> {
             let mut inner = self.guard()?;
@@ -689,6 +707,7 @@ pub mod memory {
             if let Some(v) = inner.verifications.get_mut(id.as_str()) {
                 v.state = VerificationState::Approved;
                 v.verified_at = Some(now);
+                v.approved_by_id = by_id;
             }
             Ok(true)
         }

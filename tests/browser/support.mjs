@@ -13,7 +13,18 @@ export const VOICE = process.env.TWOSTEP_VOICE_URL;
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const ARTIFACTS = process.env.TWOSTEP_ARTIFACTS || path.join(ROOT, "target/browser-artifacts");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const { chromium } = createRequire(path.join(ROOT, ".tools/node/"))("playwright-core");
+const tools = createRequire(path.join(ROOT, ".tools/node/"));
+const { chromium } = tools("playwright-core");
+const jsQR = tools("jsqr");
+const { PNG } = tools("pngjs");
+
+/** The text of the QR code in a PNG screenshot, as a phone's camera reads it. */
+export function readQr(png) {
+  const image = PNG.sync.read(png);
+  const found = jsQR(new Uint8ClampedArray(image.data), image.width, image.height);
+  assert.ok(found, "a QR code is readable in the screenshot");
+  return found.data;
+}
 
 export const PHONE = { width: 360, height: 740 };
 export const DESKTOP = { width: 1280, height: 800 };

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import {
   API, PHONE, DESKTOP, useBrowser, uniquePhone, nthSmsCode, until, newPage, open, settle, visible, text, shot,
-  fitsWidth,
+  fitsWidth, readQr,
 } from "./support.mjs";
 
 useBrowser();
@@ -89,6 +89,13 @@ for (const [name, viewport] of [["phone", PHONE], ["desktop", DESKTOP]]) {
     assert.match(shown, /^[A-Z2-7]{4}( [A-Z2-7]{4})*$/, "the key in groups of four");
     const key = base32Decode(shown);
     assert.equal(key.length, 20);
+    // The QR code as drawn on the screen holds the same key, for this account.
+    const scanned = new URL(readQr(await qr.screenshot()));
+    assert.equal(scanned.protocol, "otpauth:");
+    assert.equal(scanned.host, "totp");
+    assert.equal(scanned.searchParams.get("secret"), shown.replaceAll(" ", ""));
+    assert.equal(scanned.searchParams.get("issuer"), "twostep");
+    assert.match(decodeURIComponent(scanned.pathname), new RegExp(`^/twostep:\\+49\\*+${phone.slice(-4)}$`));
     assert.match(await text(page, "#account"), new RegExp(`^Account: \\+49\\*+${phone.slice(-4)}$`));
     assert.match(await text(page, "#activate-before"), /^Enter the first code from the app before \d{1,2}:\d{2}\s?[AP]M\.$/);
     assert.equal(await visible(page, "#field-contact"), false, "the demo page's tab passed the phone on");

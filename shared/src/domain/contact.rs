@@ -171,6 +171,10 @@ pub struct VerificationRecord {
     pub state: VerificationState,
     /// When it was approved (unix ms).
     pub verified_at: Option<i64>,
+    /// Whether it was approved by its id (the caller held the id and the code), not by
+    /// phone or email: only such an approval may enrol an authenticator app, since a
+    /// verification's id is also known to whoever asked for the code.
+    pub approved_by_id: bool,
     /// Checks made, recorded when it stops being current.
     pub final_attempts: Option<u32>,
     /// Checks allowed.
