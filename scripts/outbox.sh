@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Prints what the local stack "sent", oldest first: SMS and emails (moto's record) and voice
-# calls (the voice stub's record, with the digits the call reads out).
+# Prints what the local stack "sent": the SMS, then the emails (moto's record, which has no
+# times), then the voice calls (the voice stub's record, as the words a call speaks); each kind
+# oldest first.
 set -euo pipefail
 port="${MOTO_PORT:-5000}"
 voice_port="${VOICE_PORT:-$((port + 2))}"
