@@ -421,11 +421,14 @@ fn fill_template(template: &str, language: Language, value: impl Fn(&str) -> Str
 
 /// The texts the page's script shows (the rest are in the HTML already).
 fn script_texts(language: Language) -> serde_json::Map<String, serde_json::Value> {
-    const KEYS: [&str; 8] = [
+    const KEYS: [&str; 11] = [
         "code_sent",
         "code_calling",
         "resend",
         "resend_call",
+        "resend_next_sms",
+        "resend_next_voice",
+        "resend_next_email",
         "minutes",
         "seconds",
         "resend_wait",
@@ -644,6 +647,25 @@ mod tests {
         assert!(html.contains(r#"id="resend-button">Call me again</button>"#));
         let sms = render_query(&query.replace("channel=voice", "channel=sms"));
         assert!(sms.contains("We sent a code to +49*******1100"));
+    }
+
+    #[test]
+    fn the_fallback_option_is_for_the_script_only_and_never_posted() {
+        for language in Language::ALL {
+            let html = render(&config(), language, &Outcome::from_query(""), "n0nce");
+            assert!(html.contains(&format!(
+                r#"<div class="field check" id="field-fallback" hidden>
+        <label><input type="checkbox" id="fallback"> {}</label>"#,
+                escape_html(language.text("fallback"))
+            )));
+            let texts = script_texts(language);
+            for channel in ["sms", "voice", "email"] {
+                let key = format!("resend_next_{channel}");
+                assert_eq!(texts[&key], json!(language.text(&key)), "{key}");
+            }
+        }
+        assert!(!TEMPLATE.contains(r#"name="fallback""#));
+        assert!(!TEMPLATE.contains(r#"name="channels""#));
     }
 
     #[test]

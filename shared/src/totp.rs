@@ -190,10 +190,13 @@ pub fn qr_svg(data: &str) -> Result<String, TotpError> {
     let code = QrCode::with_error_correction_level(data, EcLevel::M)?;
     let modules = code.width();
     let size = modules + 2 * QUIET_ZONE;
-    // One rectangle per horizontal run of dark modules keeps the path short.
+    // Each horizontal run of dark modules is one stroke of width 1 along the middle of its
+    // row, drawn with relative moves: a few characters a run, so that the whole enrolment
+    // answer stays small.
     let mut path = String::new();
     for y in 0..modules {
         let mut x = 0;
+        let mut pen: Option<usize> = None;
         while x < modules {
             if code[(x, y)] != Color::Dark {
                 x += 1;
@@ -203,18 +206,21 @@ pub fn qr_svg(data: &str) -> Result<String, TotpError> {
             while x < modules && code[(x, y)] == Color::Dark {
                 x += 1;
             }
-            let _ = write!(
-                path,
-                "M{} {}h{}v1h-{}z",
-                start + QUIET_ZONE,
-                y + QUIET_ZONE,
-                x - start,
-                x - start
-            );
+            let _ = match pen {
+                None => write!(
+                    path,
+                    "M{} {}.5h{}",
+                    start + QUIET_ZONE,
+                    y + QUIET_ZONE,
+                    x - start
+                ),
+                Some(end) => write!(path, "m{} 0h{}", start - end, x - start),
+            };
+            pen = Some(x);
         }
     }
     Ok(format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{QR_PIXELS}" height="{QR_PIXELS}" viewBox="0 0 {size} {size}" shape-rendering="crispEdges"><rect width="{size}" height="{size}" fill="#fff"/><path fill="#000" d="{path}"/></svg>"##
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{QR_PIXELS}" height="{QR_PIXELS}" viewBox="0 0 {size} {size}" shape-rendering="crispEdges"><rect width="{size}" height="{size}" fill="#fff"/><path fill="none" stroke="#000" stroke-width="1" d="{path}"/></svg>"##
     ))
 }
 
@@ -481,20 +487,38 @@ mod tests {
             .and_then(|rest| rest.split('"').next())
             .expect("a path");
         let mut dark = vec![vec![false; size]; size];
-        for rect in d.split('z').filter(|r| !r.is_empty()) {
-            let rest = rect.strip_prefix('M').expect("M");
-            let (xy, rest) = rest.split_once('h').expect("h");
-            let (x, y) = xy.split_once(' ').expect("x y");
-            let (w, _) = rest.split_once('v').expect("v");
-            let (x, y, w): (usize, usize, usize) = (
-                x.parse().expect("x"),
-                y.parse().expect("y"),
-                w.parse().expect("w"),
-            );
-            for cell in &mut dark[y][x..x + w] {
-                assert!(!*cell, "overlap");
-                *cell = true;
+        // Replay the strokes: `M x y.5` starts a row, `m dx 0` skips, `h w` draws a run.
+        let (mut x, mut y) = (0usize, 0usize);
+        let mut rest = d;
+        while let Some(command) = rest.chars().next() {
+            let end = rest[1..]
+                .find(|c: char| c.is_ascii_alphabetic())
+                .map_or(rest.len(), |i| i + 1);
+            let args: Vec<&str> = rest[1..end].split(' ').collect();
+            match command {
+                'M' => {
+                    x = args[0].parse().expect("x");
+                    y = args[1]
+                        .strip_suffix(".5")
+                        .expect("mid-row")
+                        .parse()
+                        .expect("y");
+                }
+                'm' => {
+                    assert_eq!(args[1], "0", "moves stay in the row");
+                    x += args[0].parse::<usize>().expect("dx");
+                }
+                'h' => {
+                    let w: usize = args[0].parse().expect("w");
+                    for cell in &mut dark[y][x..x + w] {
+                        assert!(!*cell, "overlap");
+                        *cell = true;
+                    }
+                    x += w;
+                }
+                other => panic!("unexpected path command {other}"),
             }
+            rest = &rest[end..];
         }
         for (y, row) in dark.iter().enumerate() {
             for (x, &is_dark) in row.iter().enumerate() {
