@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, DeleteRequest, Put, ReturnValue,
+    AttributeValue, CancellationReason, ConditionCheck, DeleteRequest, Put, ReturnValue,
     ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update, WriteRequest,
 };
 use aws_smithy_types::error::display::DisplayErrorContext;
@@ -88,11 +88,7 @@ fn factor_from_item(item: &Item) -> Result<TotpFactor, StoreError> {
         destination: Destination::from_key(r.req_s("dest")?).map_err(corrupt)?,
         sealed: SealedSecret {
             key_id: r.req_s("kid")?.to_owned(),
-            bytes: item
-                .get("ct")
-                .and_then(|v| v.as_b().ok())
-                .map(|b| b.as_ref().to_vec())
-                .ok_or_else(|| StoreError::Corrupt("missing ct".to_owned()))?,
+            bytes: r.req_b("ct")?,
         },
         state: match r.req_s("state")? {
             "active" => FactorState::Active,
@@ -197,6 +193,14 @@ impl<'a> Reader<'a> {
         self.opt_n(name)?
             .ok_or_else(|| StoreError::Corrupt(format!("missing {name}")))
     }
+
+    fn req_b(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+        self.0
+            .get(name)
+            .and_then(|v| v.as_b().ok())
+            .map(|b| b.as_ref().to_vec())
+            .ok_or_else(|| StoreError::Corrupt(format!("missing {name}")))
+    }
 }
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
@@ -241,11 +245,7 @@ fn contact_from_item(item: &Item) -> Result<ContactRecord, StoreError> {
         Some(id) => Some(CurrentCode {
             verification_id: parse_id(id)?,
             hash: CodeHash {
-                mac: item
-                    .get("code_hash")
-                    .and_then(|v| v.as_b().ok())
-                    .map(|b| b.as_ref().to_vec())
-                    .ok_or_else(|| StoreError::Corrupt("missing code_hash".to_owned()))?,
+                mac: r.req_b("code_hash")?,
                 key_id: r.req_s("code_key")?.to_owned(),
             },
             expires_at: r.req_n("code_expires")?,
@@ -419,6 +419,7 @@ fn verification_from_item(item: &Item) -> Result<VerificationRecord, StoreError>
         },
         verified_at: r.opt_n("verified_at")?,
         approved_by_id: r.opt_s("via") == Some(APPROVED_BY_ID),
+        enrolled_at: r.opt_n("enrolled_at")?,
         final_attempts: r.opt_n("final_attempts")?,
         max_attempts: r.req_n("max_attempts")?,
         code_length: r.opt_n("code_len")?,
@@ -457,6 +458,9 @@ fn verification_to_item(v: &VerificationRecord) -> Item {
     }
     if v.approved_by_id {
         item.insert("via".into(), s(APPROVED_BY_ID));
+    }
+    if let Some(at) = v.enrolled_at {
+        item.insert("enrolled_at".into(), n(at));
     }
     if let Some(length) = v.code_length {
         item.insert("code_len".into(), n(length));
@@ -498,8 +502,44 @@ fn api_key_from_attribute(id: &str, value: &AttributeValue) -> Result<ApiKeyReco
 
 // ---- the store -----------------------------------------------------------------------
 
+/// What a conditional `UpdateItem` that returns the item did.
+enum Returned {
+    /// Updated: the item as it is now.
+    Updated(Item),
+    /// Refused by its condition: the item as it was, if it exists.
+    Refused(Option<Item>),
+    /// A transaction was writing the item.
+    Busy,
+}
+
+/// Why a transaction was cancelled: one reason per item, in the items' order.
+struct Cancelled(Vec<CancellationReason>);
+
+impl Cancelled {
+    /// Whether item `i`'s condition refused it.
+    fn condition_failed(&self, i: usize) -> bool {
+        self.0
+            .get(i)
+            .is_some_and(|r| r.code() == Some("ConditionalCheckFailed"))
+    }
+
+    /// Item `i` as it was, when its refusal returned it (`ALL_OLD`).
+    fn old_item(&self, i: usize) -> Option<&Item> {
+        self.0
+            .get(i)
+            .and_then(|reason| reason.item())
+            .filter(|item| !item.is_empty())
+    }
+}
+
 impl DynamoStore {
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
+    /// Runs a transaction: `None` when it went through, the reasons when a condition or a
+    /// concurrent transaction cancelled it.
+    async fn transact_or_why(
+        &self,
+        items: Vec<TransactWriteItem>,
+        what: &str,
+    ) -> Result<Option<Cancelled>, StoreError> {
         match self
             .client
             .transact_write_items()
@@ -507,10 +547,51 @@ impl DynamoStore {
             .send()
             .await
         {
-            Ok(_) => Ok(true),
-            Err(e) if lost_race(&e) => Ok(false),
-            Err(e) => Err(unavailable("TransactWriteItems", &e)),
+            Ok(_) => Ok(None),
+            Err(e) if lost_race(&e) => Ok(Some(Cancelled(match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                    cancelled.cancellation_reasons().to_vec()
+                }
+                _ => Vec::new(),
+            }))),
+            Err(e) => Err(unavailable(what, &e)),
         }
+    }
+
+    /// Sends a conditional `UpdateItem` that returns the item: as it is now when it was
+    /// updated, as it was (when it exists) when the condition refused it. An item that a
+    /// transaction is writing refuses updates for a moment: [`Returned::Busy`], try again.
+    async fn update_returning(
+        &self,
+        request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+        what: &str,
+    ) -> Result<Returned, StoreError> {
+        let request = request
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        match request.send().await {
+            Ok(out) => out
+                .attributes
+                .map(Returned::Updated)
+                .ok_or_else(|| StoreError::Corrupt(format!("{what}: no attributes"))),
+            Err(e) => match e.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(failed) => {
+                    Ok(Returned::Refused(failed.item))
+                }
+                UpdateItemError::TransactionConflictException(_) => Ok(Returned::Busy),
+                other => Err(StoreError::Unavailable(format!(
+                    "{what}: {}",
+                    DisplayErrorContext(&other)
+                ))),
+            },
+        }
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
+        Ok(self
+            .transact_or_why(items, "TransactWriteItems")
+            .await?
+            .is_none())
     }
 
     fn update(&self, key: AttributeValue) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
@@ -602,35 +683,22 @@ impl Store for DynamoStore {
                     .build(),
             );
         }
-        let err = match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => return Ok(EnrollOutcome::Enrolled),
-            Err(e) => e,
-        };
-        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-            err.as_service_error()
+        let Some(cancelled) = self
+            .transact_or_why(items, "TransactWriteItems enrol")
+            .await?
         else {
-            return Err(unavailable("TransactWriteItems enrol", &err));
+            return Ok(EnrollOutcome::Enrolled);
         };
-        let failed = |i: usize| {
-            cancelled
-                .cancellation_reasons()
-                .get(i)
-                .is_some_and(|r| r.code() == Some("ConditionalCheckFailed"))
-        };
-        if failed(0) {
+        if cancelled.condition_failed(0) {
             Ok(EnrollOutcome::AlreadyActive)
-        } else if failed(1) {
+        } else if cancelled.condition_failed(1) {
             Ok(EnrollOutcome::NotVerified)
-        } else if failed(2) {
+        } else if cancelled.condition_failed(2) {
             Ok(EnrollOutcome::VerificationUsed)
         } else {
-            Err(unavailable("TransactWriteItems enrol", &err))
+            Err(StoreError::Unavailable(
+                "TransactWriteItems enrol: a concurrent transaction".to_owned(),
+            ))
         }
     }
 
@@ -662,45 +730,35 @@ impl Store for DynamoStore {
                 .expression_attribute_values(":active", s(FactorState::Active.as_str()))
                 .expression_attribute_values(":now", n(now))
                 .expression_attribute_values(":start", n(now - window_ms))
-                .expression_attribute_values(":one", n(1))
-                .return_values(ReturnValue::AllNew)
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                );
+                .expression_attribute_values(":one", n(1));
             let request = if new_window {
                 request
             } else {
                 request.expression_attribute_values(":max", n(max))
             };
-            match request.send().await {
-                Ok(out) => {
-                    let item = out
-                        .attributes()
-                        .ok_or_else(|| StoreError::Corrupt("no attributes".to_owned()))?;
-                    return Ok(FactorAttempt::Counted(factor_from_item(item)?));
+            match self
+                .update_returning(request, "UpdateItem TOTP attempt")
+                .await?
+            {
+                Returned::Updated(item) => {
+                    return Ok(FactorAttempt::Counted(factor_from_item(&item)?));
                 }
-                Err(e) => match e.as_service_error() {
-                    Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
-                        let Some(before) = failed.item().map(factor_from_item).transpose()? else {
-                            return Ok(FactorAttempt::Missing);
-                        };
-                        if !before.usable(now) {
-                            return Ok(FactorAttempt::Missing);
-                        }
-                        let window_open = before.failure_window_start > now - window_ms;
-                        if window_open && before.failures >= max {
-                            return Ok(FactorAttempt::Locked {
-                                until: before.failure_window_start + window_ms,
-                            });
-                        }
-                        // The other branch applies (or a concurrent check moved the
-                        // window): the next round takes it.
+                Returned::Refused(before) => {
+                    let Some(before) = before.as_ref().map(factor_from_item).transpose()? else {
+                        return Ok(FactorAttempt::Missing);
+                    };
+                    if !before.usable(now) {
+                        return Ok(FactorAttempt::Missing);
                     }
-                    Some(UpdateItemError::TransactionConflictException(_)) => {
-                        tokio::time::sleep(Duration::from_millis(10 * (round + 1))).await;
+                    if let Some(until) = before.locked_until(max, window_ms, now) {
+                        return Ok(FactorAttempt::Locked { until });
                     }
-                    _ => return Err(unavailable("UpdateItem TOTP attempt", &e)),
-                },
+                    // The other branch applies (or a concurrent check moved the window):
+                    // the next round takes it.
+                }
+                Returned::Busy => {
+                    tokio::time::sleep(Duration::from_millis(10 * (round + 1))).await;
+                }
             }
         }
         Err(StoreError::Unavailable(
@@ -955,42 +1013,19 @@ impl Store for DynamoStore {
             );
         }
         let client_index = items.len() - 1;
-        let err = match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(e) => e,
-        };
-        if !lost_race(&err) {
-            return Err(unavailable("TransactWriteItems send", &err));
-        }
-        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-            err.as_service_error()
+        let Some(cancelled) = self
+            .transact_or_why(items, "TransactWriteItems send")
+            .await?
         else {
-            return Err(StoreError::Conflict(None));
+            return Ok(());
         };
-        let reasons = cancelled.cancellation_reasons();
-        let failed = |i: usize| {
-            reasons
-                .get(i)
-                .is_some_and(|r| r.code() == Some("ConditionalCheckFailed"))
-        };
-        let old_item = |i: usize| {
-            reasons
-                .get(i)
-                .and_then(|reason| reason.item())
-                .filter(|item| !item.is_empty())
-        };
-        if failed(0) || write.client.is_none() {
-            let current = old_item(0).map(contact_from_item).transpose()?;
+        if cancelled.condition_failed(0) || write.client.is_none() {
+            let current = cancelled.old_item(0).map(contact_from_item).transpose()?;
             return Err(StoreError::Conflict(current.map(Box::new)));
         }
-        if failed(client_index) {
-            let log = old_item(client_index)
+        if cancelled.condition_failed(client_index) {
+            let log = cancelled
+                .old_item(client_index)
                 .map(client_log_from_item)
                 .transpose()?;
             return Err(StoreError::ClientLimited(log));
@@ -1059,35 +1094,24 @@ impl Store for DynamoStore {
                 .expression_attribute_values(":pending", s(CodeState::Pending.as_str()))
                 .expression_attribute_values(":now", n(now))
                 .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":len", n(length.length))
-                .return_values(ReturnValue::AllNew)
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                );
+                .expression_attribute_values(":len", n(length.length));
             if let Some(id) = expected {
                 request = request.expression_attribute_values(":id", s(id.as_str()));
             }
-            match request.send().await {
-                Ok(out) => {
-                    let item = out
-                        .attributes()
-                        .ok_or_else(|| StoreError::Corrupt("no attributes".to_owned()))?;
-                    let contact = contact_from_item(item)?;
-                    return contact
+            match self.update_returning(request, "UpdateItem attempt").await? {
+                Returned::Updated(item) => {
+                    return contact_from_item(&item)?
                         .current
                         .map(AttemptOutcome::Counted)
                         .ok_or_else(|| StoreError::Corrupt("counted a missing code".to_owned()));
                 }
-                Err(e) => match e.as_service_error() {
-                    Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
-                        let before = failed.item().map(contact_from_item).transpose()?;
-                        return Ok(AttemptOutcome::Refused(before.map(Box::new)));
-                    }
-                    Some(UpdateItemError::TransactionConflictException(_)) if retry < 3 => {
-                        tokio::time::sleep(Duration::from_millis(10 * (retry + 1))).await;
-                    }
-                    _ => return Err(unavailable("UpdateItem attempt", &e)),
-                },
+                Returned::Refused(before) => {
+                    let before = before.as_ref().map(contact_from_item).transpose()?;
+                    return Ok(AttemptOutcome::Refused(before.map(Box::new)));
+                }
+                Returned::Busy => {
+                    tokio::time::sleep(Duration::from_millis(10 * (retry + 1))).await;
+                }
             }
         }
         Err(StoreError::Unavailable(

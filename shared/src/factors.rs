@@ -203,6 +203,7 @@ pub async fn check(
             verified_at: Some(now),
             // An app's code proves the app, not the phone or address: it enrols no other app.
             approved_by_id: false,
+            enrolled_at: None,
             final_attempts: Some(factor.failures),
             max_attempts: max,
             code_length: Some(APP_CODE_LENGTH),

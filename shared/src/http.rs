@@ -992,17 +992,9 @@ pub fn check_request(
     }
     let code =
         SubmittedCode::parse_any(fields.get("code")?.unwrap_or_default(), config.code_length)?;
-    let target = if let Some(raw) = id {
-        CheckTarget::Id(verification_id(raw)?)
-    } else if let Some(raw) = phone {
-        CheckTarget::Destination(Destination::Sms(PhoneNumber::parse(
-            raw,
-            config.default_country,
-        )?))
-    } else {
-        CheckTarget::Destination(Destination::Email(EmailAddress::parse(
-            email.unwrap_or_default(),
-        )?))
+    let target = match id {
+        Some(raw) => CheckTarget::Id(verification_id(raw)?),
+        None => CheckTarget::Destination(contact_destination(fields, config, "check a code")?),
     };
     Ok((target, code))
 }

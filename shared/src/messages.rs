@@ -210,11 +210,8 @@ pub fn escape_html(s: &str) -> String {
 /// Escapes text for XML (SSML) content and attribute values, with the five entities Polly
 /// documents for SSML's reserved characters.
 pub fn escape_xml(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
+    // HTML's escaping, with XML's named entity for the apostrophe.
+    escape_html(s).replace("&#39;", "&apos;")
 }
 
 #[cfg(test)]

@@ -340,12 +340,11 @@ pub async fn send(
     sender: &dyn Sender,
     mut request: SendRequest,
 ) -> Result<SendOutcome, ServiceError> {
-    let mut channel = request.channel;
-    let outcome = match plan_fallback(core, &mut request).await {
-        Ok(flow) => {
-            channel = request.channel;
-            send_code(core, hasher, sender, request, flow).await
-        }
+    let flow = plan_fallback(core, &mut request).await;
+    // The channel the plan chose (or, when it refused, the one asked for).
+    let channel = request.channel;
+    let outcome = match flow {
+        Ok(flow) => send_code(core, hasher, sender, request, flow).await,
         Err(e) => Err(e),
     };
     let metrics = &core.metrics;
@@ -667,6 +666,7 @@ async fn send_code(
                 state: VerificationState::Pending,
                 verified_at: None,
                 approved_by_id: false,
+                enrolled_at: None,
                 final_attempts: None,
                 max_attempts: config.max_check_attempts,
                 code_length: Some(code_length),

@@ -368,7 +368,6 @@ pub mod memory {
         clients: BTreeMap<String, ClientSends>,
         api_keys: BTreeMap<ApiKeyId, ApiKeyRecord>,
         factors: BTreeMap<String, TotpFactor>,
-        enrolled_with: std::collections::BTreeSet<String>,
         fail_next: Option<String>,
     }
 
@@ -442,14 +441,14 @@ pub mod memory {
                 return Ok(EnrollOutcome::NotVerified);
             }
             if let Some(id) = &enrollment.verification {
-                let approved = inner
-                    .verifications
-                    .get(id.as_str())
-                    .is_some_and(|v| v.state == VerificationState::Approved && v.approved_by_id);
-                if !approved || inner.enrolled_with.contains(id.as_str()) {
+                let Some(v) = inner.verifications.get_mut(id.as_str()).filter(|v| {
+                    v.state == VerificationState::Approved
+                        && v.approved_by_id
+                        && v.enrolled_at.is_none()
+                }) else {
                     return Ok(EnrollOutcome::VerificationUsed);
-                }
-                inner.enrolled_with.insert(id.as_str().to_owned());
+                };
+                v.enrolled_at = Some(factor.created_at);
             }
             inner.factors.insert(key, factor.clone());
             Ok(EnrollOutcome::Enrolled)
@@ -470,15 +469,14 @@ pub mod memory {
             else {
                 return Ok(FactorAttempt::Missing);
             };
-            if factor.failure_window_start <= now - window_ms {
-                factor.failures = 1;
-                factor.failure_window_start = now;
-            } else if factor.failures < max {
+            if let Some(until) = factor.locked_until(max, window_ms, now) {
+                return Ok(FactorAttempt::Locked { until });
+            }
+            if factor.window_open(window_ms, now) {
                 factor.failures += 1;
             } else {
-                return Ok(FactorAttempt::Locked {
-                    until: factor.failure_window_start + window_ms,
-                });
+                factor.failures = 1;
+                factor.failure_window_start = now;
             }
             Ok(FactorAttempt::Counted(factor.clone()))
         }

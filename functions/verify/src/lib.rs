@@ -76,17 +76,10 @@ pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, lambd
     let keyed = path.ends_with("/cancel") || path.ends_with("/contacts");
     let response = match *request.method() {
         Method::OPTIONS if !keyed => http::preflight(config, &request),
-        // Always JSON, never a redirect: the answer holds the app's secret.
+        // Always JSON, never a redirect: the answer holds the app's secret (and, like every
+        // API answer, `Cache-Control: no-store`).
         Method::POST if path.ends_with("/totp/enroll") => {
-            http::respond_with(enroll(app, &request).await.map(|reply| {
-                let mut response = reply.to_response();
-                // The secret is shown once: no cache may keep it.
-                response.headers_mut().insert(
-                    lambda_http::http::header::CACHE_CONTROL,
-                    lambda_http::http::HeaderValue::from_static("no-store"),
-                );
-                response
-            }))
+            http::respond_with(enroll(app, &request).await.map(|r| r.to_response()))
         }
         Method::GET if path.ends_with("/contacts") => {
             http::respond_with(lookup(app, &request).await.map(|r| r.to_response()))

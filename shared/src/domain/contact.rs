@@ -175,6 +175,8 @@ pub struct VerificationRecord {
     /// phone or email: only such an approval may enrol an authenticator app, since a
     /// verification's id is also known to whoever asked for the code.
     pub approved_by_id: bool,
+    /// When it enrolled an authenticator app (unix ms): an approval enrols one app at most.
+    pub enrolled_at: Option<i64>,
     /// Checks made, recorded when it stops being current.
     pub final_attempts: Option<u32>,
     /// Checks allowed.

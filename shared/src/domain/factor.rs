@@ -56,4 +56,16 @@ impl TotpFactor {
     pub fn usable(&self, now: i64) -> bool {
         self.state == FactorState::Active || self.pending_until > now
     }
+
+    /// Whether its failure window (of `window_ms`) is still open at `now`; once it has
+    /// ended, the next check starts a new one.
+    pub fn window_open(&self, window_ms: i64, now: i64) -> bool {
+        self.failure_window_start > now - window_ms
+    }
+
+    /// When it unlocks, if `max` checks were counted in a window still open at `now`.
+    pub fn locked_until(&self, max: u32, window_ms: i64, now: i64) -> Option<i64> {
+        (self.window_open(window_ms, now) && self.failures >= max)
+            .then_some(self.failure_window_start + window_ms)
+    }
 }
