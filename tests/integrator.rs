@@ -6,8 +6,8 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 use twostep::domain::{ApiKey, ApiKeyRecord};
-use twostep::dynamodb::DynamoStore;
-use twostep::store::Store;
+use twostep::store::KeyStore;
+use twostep::store::dynamodb::DynamoStore;
 use twostep_tests::{
     Api, Reply, api_key, code_in, events_of, last_sms_code, sign_up_by_sms, sms_to, unique_email,
     unique_phone, wrong_code, wrong_then_right_by_phone,

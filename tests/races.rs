@@ -7,91 +7,24 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
-};
 use rand::RngExt;
-use serde_json::Value;
 use tokio::task::JoinSet;
 use twostep::Config;
-use twostep::delivery::{AwsSender, Sender};
+use twostep::aws;
+use twostep::channels::{AwsSender, Sender};
 use twostep::domain::{
     CodeHasher, Country, Destination, EmailAddress, PhoneNumber, SubmittedCode, VerificationId,
 };
 use twostep::metrics::NoMetrics;
-use twostep::service::{self, CheckTarget, Clock, Core, SendRequest, ServiceError};
-use twostep::store::AttemptOutcome;
-use twostep::{aws, dynamodb::DynamoStore};
+use twostep::service::{self, CheckTarget, Core, SendRequest, ServiceError};
+use twostep::store::dynamodb::DynamoStore;
+use twostep::time::{Clock, SystemClock};
 use twostep_tests::*;
 
 struct App {
     core: Core,
     hasher: CodeHasher,
     sender: Arc<dyn Sender>,
-}
-
-fn keys(list: &Value) -> Vec<KeySchemaElement> {
-    list.as_array()
-        .expect("a key schema")
-        .iter()
-        .map(|k| {
-            KeySchemaElement::builder()
-                .attribute_name(k["AttributeName"].as_str().expect("name"))
-                .key_type(KeyType::from(k["KeyType"].as_str().expect("type")))
-                .build()
-                .expect("key")
-        })
-        .collect()
-}
-
-/// A table of its own, with the definition template.yaml gives.
-async fn fresh_table(sdk: &aws_config::SdkConfig) -> String {
-    let path = std::env::var("TWOSTEP_TABLE_DEFINITION")
-        .expect("TWOSTEP_TABLE_DEFINITION is set by scripts/test.sh");
-    let def: Value =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("definition")).expect("json");
-    let name = format!("test-{}", rand::rng().random_range(0..u64::MAX));
-    let mut create = aws_sdk_dynamodb::Client::new(sdk)
-        .create_table()
-        .table_name(&name)
-        .billing_mode(BillingMode::from(
-            def["BillingMode"].as_str().expect("billing"),
-        ))
-        .set_key_schema(Some(keys(&def["KeySchema"])));
-    for a in def["AttributeDefinitions"].as_array().expect("attributes") {
-        create = create.attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(a["AttributeName"].as_str().expect("name"))
-                .attribute_type(ScalarAttributeType::from(
-                    a["AttributeType"].as_str().expect("type"),
-                ))
-                .build()
-                .expect("attribute"),
-        );
-    }
-    for g in def["GlobalSecondaryIndexes"].as_array().expect("indexes") {
-        let projection = Projection::builder()
-            .projection_type(ProjectionType::from(
-                g["Projection"]["ProjectionType"]
-                    .as_str()
-                    .expect("projection"),
-            ))
-            .build();
-        create = create.global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(g["IndexName"].as_str().expect("index"))
-                .set_key_schema(Some(keys(&g["KeySchema"])))
-                .projection(projection)
-                .build()
-                .expect("index"),
-        );
-    }
-    create
-        .send()
-        .await
-        .expect("DynamoDB Local creates the table");
-    name
 }
 
 async fn app(settings: &[(&str, &str)]) -> App {
@@ -111,7 +44,7 @@ async fn app(settings: &[(&str, &str)]) -> App {
     let core = Core {
         config: Arc::new(config),
         store: Arc::new(store),
-        clock: Arc::new(service::SystemClock),
+        clock: Arc::new(SystemClock),
         metrics: Arc::new(NoMetrics),
         events: Arc::new(twostep::events::NoEvents),
     };
@@ -149,12 +82,6 @@ impl App {
         service::send(&self.core, &self.hasher, self.sender.as_ref(), request).await
     }
 }
-
-/// The length of the codes these tests send (`CODE_LENGTH`, 6).
-const SIX_DIGITS: twostep::store::LengthCheck = twostep::store::LengthCheck {
-    length: 6,
-    matches_unrecorded: true,
-};
 
 fn sms(phone: &str) -> Destination {
     Destination::Sms(PhoneNumber::parse(phone, Country::parse("DE").expect("DE")).expect("valid"))
@@ -481,7 +408,7 @@ struct Later(i64);
 
 impl Clock for Later {
     fn now_ms(&self) -> i64 {
-        service::SystemClock.now_ms() + self.0
+        SystemClock.now_ms() + self.0
     }
 }
 
@@ -496,7 +423,7 @@ async fn once_a_clients_sends_leave_the_window_twenty_concurrent_sends_take_only
     }
     // A window later, the full log is rewritten with only this send, conditioned on its
     // version: concurrent rewrites must not all succeed.
-    let window = app.core.config.send_window_ms();
+    let window = i64::from(app.core.config.send_window_seconds) * 1_000;
     let later = Arc::new(App {
         core: Core {
             clock: Arc::new(Later(window + 1_000)),
@@ -526,49 +453,6 @@ async fn twenty_concurrent_sends_to_a_verified_contact_deliver_no_more_than_the_
     let sent = results.iter().filter(|r| r.is_ok()).count();
     assert!((1..=2).contains(&sent), "{results:?}");
     assert_eq!(sms_to(&phone).await.len(), 1 + sent);
-}
-
-#[tokio::test]
-async fn the_database_counts_and_approves_a_code_only_before_its_expiry_and_only_once() {
-    // Each condition on its own: the service never asks for one without the other, so a
-    // missing condition would go unnoticed through it. DynamoDB's TTL deletes late.
-    let app = app(&[]).await;
-    let to = sms(&unique_phone());
-    let sent = app.send(&to).await.expect("sent");
-    let (store, id, expiry) = (&app.core.store, &sent.verification_id, sent.expires_at);
-    let at_expiry = store
-        .count_attempt(&to, Some(id), SIX_DIGITS, expiry)
-        .await
-        .expect("count");
-    assert!(
-        matches!(at_expiry, AttemptOutcome::Refused(Some(_))),
-        "{at_expiry:?}"
-    );
-    assert!(
-        !store.approve(&to, id, true, expiry).await.expect("approve"),
-        "approved at its expiry"
-    );
-    let before = store
-        .count_attempt(&to, Some(id), SIX_DIGITS, expiry - 1)
-        .await
-        .expect("count");
-    assert!(
-        matches!(&before, AttemptOutcome::Counted(code) if code.attempts == 1),
-        "{before:?}"
-    );
-    assert!(
-        store
-            .approve(&to, id, true, expiry - 1)
-            .await
-            .expect("approve")
-    );
-    assert!(
-        !store
-            .approve(&to, id, true, expiry - 1)
-            .await
-            .expect("approve"),
-        "approved twice"
-    );
 }
 
 // ---- faults: throttling and errors from AWS, through a proxy --------------------------

@@ -6,13 +6,15 @@ use std::sync::Arc;
 use aws_config::{AppName, BehaviorVersion};
 use aws_smithy_types::error::display::DisplayErrorContext;
 
+use crate::channels::AwsSender;
+use crate::channels::authenticator::{self, TotpCipher};
 use crate::config::{Config, ConfigError};
-use crate::delivery::AwsSender;
 use crate::domain::CodeHasher;
-use crate::dynamodb::DynamoStore;
 use crate::events::{EventBridgeSink, EventSink, NoEvents};
 use crate::metrics::EmfMetrics;
-use crate::service::{Core, SystemClock};
+use crate::service::Core;
+use crate::store::dynamodb::DynamoStore;
+use crate::time::SystemClock;
 
 /// Loads the SDK configuration once. Endpoints come from the standard
 /// `AWS_ENDPOINT_URL*` variables, so local emulators need no code. `function` names the
@@ -94,15 +96,15 @@ pub async fn code_hasher(
 pub async fn totp_cipher(
     sdk: &aws_config::SdkConfig,
     secret_id: &str,
-) -> Result<crate::totp::TotpCipher, ConfigError> {
+) -> Result<TotpCipher, ConfigError> {
     let keys = read_keys(
         sdk,
         secret_id,
         "TOTP_KEY_SECRET_ID",
-        crate::totp::MIN_KEY_LEN,
+        authenticator::MIN_KEY_LEN,
     )
     .await?;
-    Ok(crate::totp::TotpCipher::new(
+    Ok(TotpCipher::new(
         keys.current.as_bytes(),
         keys.previous.as_deref().map(str::as_bytes),
     ))

@@ -1,8 +1,65 @@
-//! The one typed configuration, read once at start from the environment.
+//! The one typed configuration, read once at start from the environment. Each numeric
+//! setting's variable, default and range is a [`Setting`]: the limits' own are in
+//! [`limits`](crate::service::limits), beside their rules; [`SETTINGS`] lists them all, and
+//! a test holds template.yaml's parameter defaults to them.
 
 use std::collections::HashMap;
 
 use crate::domain::{Country, Destination, EmailAddress, OtpCode, PhoneNumber};
+use crate::service::limits;
+
+/// A numeric setting: its environment variable, its default and its range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    /// The environment variable.
+    pub variable: &'static str,
+    /// The value when the variable is unset or blank.
+    pub default: u32,
+    /// The smallest value accepted.
+    pub min: u32,
+    /// The largest value accepted.
+    pub max: u32,
+}
+
+impl Setting {
+    /// A setting of `variable`, `default` when unset, from `min` to `max`.
+    pub const fn new(variable: &'static str, default: u32, min: u32, max: u32) -> Self {
+        Self {
+            variable,
+            default,
+            min,
+            max,
+        }
+    }
+}
+
+/// Digits per code.
+pub const CODE_LENGTH: Setting = Setting::new("CODE_LENGTH", 6, 4, 10);
+/// A code's life in seconds.
+pub const CODE_TTL_SECONDS: Setting = Setting::new("CODE_TTL_SECONDS", 600, 1, 86_400);
+/// Hours after which cleanup deletes an unverified contact.
+pub const UNVERIFIED_RETENTION_HOURS: Setting =
+    Setting::new("UNVERIFIED_RETENTION_HOURS", 24, 0, 24 * 366);
+/// Seconds the functions keep the list of API keys.
+pub const API_KEY_CACHE_SECONDS: Setting = Setting::new("API_KEY_CACHE_SECONDS", 60, 0, 3_600);
+/// Seconds after an approval during which its verification may enrol an app.
+pub const TOTP_ENROLL_WINDOW_SECONDS: Setting =
+    Setting::new("TOTP_ENROLL_WINDOW_SECONDS", 600, 60, 86_400);
+
+/// Every numeric setting.
+pub const SETTINGS: [Setting; 11] = [
+    CODE_LENGTH,
+    CODE_TTL_SECONDS,
+    limits::MAX_CHECK_ATTEMPTS,
+    limits::RESEND_COOLDOWN_SECONDS,
+    limits::MAX_SENDS_PER_WINDOW,
+    limits::MAX_SENDS_PER_IP,
+    limits::SEND_WINDOW_SECONDS,
+    UNVERIFIED_RETENTION_HOURS,
+    API_KEY_CACHE_SECONDS,
+    TOTP_ENROLL_WINDOW_SECONDS,
+    limits::TOTP_LOCK_SECONDS,
+];
 
 /// A configuration value that is missing or out of range: the function refuses to start.
 #[derive(Debug, thiserror::Error)]
@@ -92,19 +149,14 @@ impl Config {
         let env = Env(vars);
         let config = Self {
             table_name: env.required("TABLE_NAME")?,
-            code_length: env.number("CODE_LENGTH", 6, 4, 10)?,
-            code_ttl_seconds: env.number("CODE_TTL_SECONDS", 600, 1, 86_400)?,
-            max_check_attempts: env.number("MAX_CHECK_ATTEMPTS", 5, 1, 100)?,
-            resend_cooldown_seconds: env.number("RESEND_COOLDOWN_SECONDS", 30, 0, 86_400)?,
-            max_sends_per_window: env.number("MAX_SENDS_PER_WINDOW", 5, 1, 1_000)?,
-            max_sends_per_ip: env.number("MAX_SENDS_PER_IP", 20, 1, 1_000_000)?,
-            send_window_seconds: env.number("SEND_WINDOW_SECONDS", 3_600, 1, 7 * 86_400)?,
-            unverified_retention_hours: env.number(
-                "UNVERIFIED_RETENTION_HOURS",
-                24,
-                0,
-                24 * 366,
-            )?,
+            code_length: u8::try_from(env.setting(CODE_LENGTH)?).unwrap_or(6),
+            code_ttl_seconds: env.setting(CODE_TTL_SECONDS)?,
+            max_check_attempts: env.setting(limits::MAX_CHECK_ATTEMPTS)?,
+            resend_cooldown_seconds: env.setting(limits::RESEND_COOLDOWN_SECONDS)?,
+            max_sends_per_window: env.setting(limits::MAX_SENDS_PER_WINDOW)?,
+            max_sends_per_ip: env.setting(limits::MAX_SENDS_PER_IP)?,
+            send_window_seconds: env.setting(limits::SEND_WINDOW_SECONDS)?,
+            unverified_retention_hours: env.setting(UNVERIFIED_RETENTION_HOURS)?,
             default_country: env.country("DEFAULT_COUNTRY", "US")?,
             sms_allowed_countries: env.countries("SMS_ALLOWED_COUNTRIES")?,
             email_from: {
@@ -123,19 +175,14 @@ impl Config {
             webotp_domain: env.domain("WEBOTP_DOMAIN")?,
             code_hash_secret_id: env.required("CODE_HASH_SECRET_ID")?,
             metrics_namespace: env.namespace("METRICS_NAMESPACE")?,
-            api_key_cache_seconds: env.number("API_KEY_CACHE_SECONDS", 60, 0, 3_600)?,
+            api_key_cache_seconds: env.setting(API_KEY_CACHE_SECONDS)?,
             event_bus_name: env.get("EVENT_BUS_NAME").map(str::to_owned),
             environment: env.get("ENVIRONMENT").unwrap_or("dev").to_ascii_lowercase(),
             test_destinations: Vec::new(),
             test_code: None,
             totp_key_secret_id: env.get("TOTP_KEY_SECRET_ID").map(str::to_owned),
-            totp_enroll_window_seconds: env.number(
-                "TOTP_ENROLL_WINDOW_SECONDS",
-                600,
-                60,
-                86_400,
-            )?,
-            totp_lock_seconds: env.number("TOTP_LOCK_SECONDS", 3_600, 60, 86_400)?,
+            totp_enroll_window_seconds: env.setting(TOTP_ENROLL_WINDOW_SECONDS)?,
+            totp_lock_seconds: env.setting(limits::TOTP_LOCK_SECONDS)?,
         };
         config.with_test_mode(&env)
     }
@@ -189,16 +236,6 @@ impl Config {
         self.test_destinations.contains(destination)
     }
 
-    /// The cooldown in milliseconds.
-    pub fn cooldown_ms(&self) -> i64 {
-        i64::from(self.resend_cooldown_seconds) * 1_000
-    }
-
-    /// The send window in milliseconds.
-    pub fn send_window_ms(&self) -> i64 {
-        i64::from(self.send_window_seconds) * 1_000
-    }
-
     /// The retention of unverified contacts in milliseconds.
     pub fn retention_ms(&self) -> i64 {
         i64::from(self.unverified_retention_hours) * 3_600_000
@@ -220,18 +257,21 @@ impl Env<'_> {
         })
     }
 
-    fn number<T>(&self, name: &'static str, default: T, min: T, max: T) -> Result<T, ConfigError>
-    where
-        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
-    {
-        let Some(raw) = self.get(name) else {
+    fn setting(&self, setting: Setting) -> Result<u32, ConfigError> {
+        let Setting {
+            variable,
+            default,
+            min,
+            max,
+        } = setting;
+        let Some(raw) = self.get(variable) else {
             return Ok(default);
         };
         let out_of_range = || ConfigError {
-            variable: name,
+            variable,
             problem: format!("must be a whole number from {min} to {max}, not '{raw}'"),
         };
-        let value: T = raw.parse().map_err(|_| out_of_range())?;
+        let value: u32 = raw.parse().map_err(|_| out_of_range())?;
         if value < min || value > max {
             return Err(out_of_range());
         }
@@ -405,31 +445,38 @@ impl Env<'_> {
     }
 }
 
-/// The required settings plus `extra`, as the environment gives them (unit tests).
-#[cfg(test)]
-pub(crate) fn test_vars(extra: &[(&str, &str)]) -> HashMap<String, String> {
-    let mut vars: HashMap<String, String> = [
-        ("TABLE_NAME", "twostep"),
-        ("EMAIL_FROM", "codes@example.com"),
-        ("CODE_HASH_SECRET_ID", "twostep/code-hash-key"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    for (k, v) in extra {
-        vars.insert((*k).to_owned(), (*v).to_owned());
-    }
-    vars
-}
+/// Configurations for tests.
+#[cfg(any(test, feature = "testing"))]
+pub mod testing {
+    use std::collections::HashMap;
 
-/// A valid configuration: the defaults, the required settings and `extra` (unit tests).
-#[cfg(test)]
-pub(crate) fn test_config(extra: &[(&str, &str)]) -> Config {
-    Config::from_vars(&test_vars(extra)).expect("a valid test configuration")
+    use super::Config;
+
+    /// The required settings plus `extra`, as the environment gives them.
+    pub fn test_vars(extra: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut vars: HashMap<String, String> = [
+            ("TABLE_NAME", "twostep"),
+            ("EMAIL_FROM", "codes@example.com"),
+            ("CODE_HASH_SECRET_ID", "twostep/code-hash-key"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        for (k, v) in extra {
+            vars.insert((*k).to_owned(), (*v).to_owned());
+        }
+        vars
+    }
+
+    /// A valid configuration: the defaults, the required settings and `extra`.
+    pub fn test_config(extra: &[(&str, &str)]) -> Config {
+        Config::from_vars(&test_vars(extra)).expect("a valid test configuration")
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::testing::test_vars;
     use super::*;
 
     #[test]

@@ -101,7 +101,7 @@ impl Event {
             verification_id: id.to_string(),
             channel,
             to: destination.masked(),
-            occurred_at: crate::http::rfc3339(now),
+            occurred_at: crate::time::rfc3339(now),
             test,
             expires_at: None,
             attempts_remaining: None,
@@ -188,7 +188,8 @@ impl EventSink for EventBridgeSink {
     }
 }
 
-/// An [`EventSink`] that keeps what it was given, for unit tests.
+/// An [`EventSink`] that keeps what it was given, for tests.
+#[cfg(any(test, feature = "testing"))]
 pub mod memory {
     use std::sync::Mutex;
 

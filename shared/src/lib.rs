@@ -1,22 +1,26 @@
-//! twostep: self-hosted two-step verification (one-time codes by SMS and email) on AWS
-//! Lambda. This crate holds everything but the wiring of the three functions.
+//! twostep: self-hosted two-step verification (one-time codes by SMS, voice, email and
+//! authenticator apps) on AWS Lambda. This crate holds everything but the wiring of the
+//! functions, in layers whose imports go one way (`docs/architecture.md`):
+//!
+//! ```text
+//! domain, time, i18n, messages        values and texts
+//!   -> store, channels, events, metrics    records, delivery, outcomes (the adapters)
+//!     -> service, config                   the rules, one file per use case
+//!       -> http                            requests and answers, one file per route
+//!         -> aws                           the production wiring
+//! ```
 
 pub mod aws;
+pub mod channels;
 pub mod config;
-pub mod delivery;
 pub mod domain;
-pub mod dynamodb;
 pub mod events;
-pub mod factors;
 pub mod http;
 pub mod i18n;
-pub mod keyring;
 pub mod messages;
 pub mod metrics;
-pub mod page;
-pub mod redirect;
 pub mod service;
 pub mod store;
-pub mod totp;
+pub mod time;
 
 pub use config::Config;

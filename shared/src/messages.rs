@@ -1,7 +1,5 @@
 //! The messages that carry a code, in the recipient's language (texts in `shared/locales/`).
 
-use aws_sdk_pinpointsmsvoicev2::types::VoiceId;
-
 use crate::domain::{Locale, OtpCode};
 use crate::i18n::{Language, fill};
 
@@ -24,14 +22,48 @@ pub struct EmailMessage {
     pub html: String,
 }
 
-/// A voice call for End User Messaging SMS and Voice (`SendVoiceMessage`): the SSML that
-/// Amazon Polly reads, the voice that reads it and that voice's language.
+/// An Amazon Polly voice that reads calls, one per language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Voice {
+    /// American English.
+    Joanna,
+    /// German.
+    Vicki,
+    /// French.
+    Lea,
+    /// Castilian Spanish.
+    Lucia,
+    /// Italian.
+    Bianca,
+    /// European Portuguese.
+    Ines,
+    /// Dutch.
+    Lotte,
+}
+
+impl Voice {
+    /// The voice's id as End User Messaging SMS and Voice names it (`JOANNA`, …).
+    pub fn id(self) -> &'static str {
+        match self {
+            Self::Joanna => "JOANNA",
+            Self::Vicki => "VICKI",
+            Self::Lea => "LEA",
+            Self::Lucia => "LUCIA",
+            Self::Bianca => "BIANCA",
+            Self::Ines => "INES",
+            Self::Lotte => "LOTTE",
+        }
+    }
+}
+
+/// A voice call: the SSML that Amazon Polly reads, the voice that reads it and that
+/// voice's language.
 #[derive(Clone, PartialEq, Eq)]
 pub struct VoiceMessage {
     /// The SSML document: intro, the code digit by digit, again, goodbye.
     pub ssml: String,
     /// The Polly voice (`JOANNA`, `VICKI`, …), chosen by the message's language.
-    pub voice: VoiceId,
+    pub voice: Voice,
     /// The voice's language tag (`en-US`, `de-DE`, …), also the document's `xml:lang`.
     pub language: &'static str,
 }
@@ -64,15 +96,15 @@ const SAY_DIGIT: &str = "<say-as interpret-as=\"digits\">";
 
 /// The Polly voice and its language tag for a language: standard-engine voices that
 /// `SendVoiceMessage` accepts (Dutch has Lotte and Ruben there, not Polly's newer Laura).
-pub fn polly_voice(language: Language) -> (VoiceId, &'static str) {
+pub fn polly_voice(language: Language) -> (Voice, &'static str) {
     match language {
-        Language::En => (VoiceId::Joanna, "en-US"),
-        Language::De => (VoiceId::Vicki, "de-DE"),
-        Language::Fr => (VoiceId::Lea, "fr-FR"),
-        Language::Es => (VoiceId::Lucia, "es-ES"),
-        Language::It => (VoiceId::Bianca, "it-IT"),
-        Language::Pt => (VoiceId::Ines, "pt-PT"),
-        Language::Nl => (VoiceId::Lotte, "nl-NL"),
+        Language::En => (Voice::Joanna, "en-US"),
+        Language::De => (Voice::Vicki, "de-DE"),
+        Language::Fr => (Voice::Lea, "fr-FR"),
+        Language::Es => (Voice::Lucia, "es-ES"),
+        Language::It => (Voice::Bianca, "it-IT"),
+        Language::Pt => (Voice::Ines, "pt-PT"),
+        Language::Nl => (Voice::Lotte, "nl-NL"),
     }
 }
 
@@ -375,7 +407,7 @@ mod tests {
             )
         );
         assert_eq!(m.spoken_digits(), "482913482913");
-        assert_eq!((m.voice, m.language), (VoiceId::Vicki, "de-DE"));
+        assert_eq!((m.voice, m.language), (Voice::Vicki, "de-DE"));
         // Every digit but the last of a reading is followed by a pause.
         assert_eq!(
             m.ssml.matches("</say-as><break time=\"500ms\"/>").count(),
@@ -417,9 +449,9 @@ mod tests {
             assert_eq!(m.spoken_digits(), "12341234");
         }
         let at = b.voice(&Locale::parse("de-AT").expect("valid"), &code_of("1234"));
-        assert_eq!(at.voice, VoiceId::Vicki);
+        assert_eq!(at.voice, Voice::Vicki);
         let ja = b.voice(&Locale::parse("ja").expect("valid"), &code_of("1234"));
-        assert_eq!((ja.voice, ja.language), (VoiceId::Joanna, "en-US"));
+        assert_eq!((ja.voice, ja.language), (Voice::Joanna, "en-US"));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::io::Write;
 use serde_json::{Map, Value, json};
 
 use crate::domain::Channel;
-use crate::service::{Clock, SystemClock};
+use crate::time::{Clock, SystemClock};
 
 /// What is counted. Each point carries the channel as a dimension, and is counted in a
 /// total without it as well.
@@ -92,9 +92,11 @@ impl Metrics for NoMetrics {
 }
 
 /// Keeps every point in memory, for tests.
+#[cfg(any(test, feature = "testing"))]
 #[derive(Debug, Default)]
 pub struct RecordingMetrics(std::sync::Mutex<Vec<(Metric, Channel)>>);
 
+#[cfg(any(test, feature = "testing"))]
 impl RecordingMetrics {
     /// How many points of `metric` were counted.
     pub fn counted(&self, metric: Metric) -> usize {
@@ -114,6 +116,7 @@ impl RecordingMetrics {
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl Metrics for RecordingMetrics {
     fn count(&self, metric: Metric, channel: Channel, _: &[(&str, &str)]) {
         if let Ok(mut points) = self.0.lock() {

@@ -8,11 +8,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use lambda_http::tracing::subscriber::fmt::MakeWriter;
 use twostep::Config;
-use twostep::delivery::memory::RecordingSender;
+use twostep::channels::memory::RecordingSender;
 use twostep::domain::{CodeHasher, Country, Destination, EmailAddress, PhoneNumber, SubmittedCode};
 use twostep::metrics::NoMetrics;
-use twostep::service::{self, CheckTarget, Core, SendRequest, ServiceError, SystemClock};
+use twostep::service::{self, CheckTarget, Core, SendRequest, ServiceError};
 use twostep::store::memory::MemoryStore;
+use twostep::time::SystemClock;
 
 /// Everything logged, in memory.
 #[derive(Clone, Default)]

@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-use twostep::delivery::Sender;
+use twostep::channels::Sender;
 use twostep::domain::{Country, Locale, OtpCode, PhoneNumber};
 use twostep::messages::MessageBuilder;
 use twostep::{Config, aws};

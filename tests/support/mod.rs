@@ -7,6 +7,10 @@ pub mod faults;
 
 use std::time::Duration;
 
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
+};
 use rand::RngExt;
 use serde_json::Value;
 
@@ -371,4 +375,69 @@ pub async fn wrong_then_right_by_phone(api: &Api, phone: &str) -> (String, Strin
         .await;
     assert_eq!(right.status, 200, "{right:?}");
     (id, code)
+}
+
+// ---- tables of their own ----------------------------------------------------------------
+
+fn keys(list: &Value) -> Vec<KeySchemaElement> {
+    list.as_array()
+        .expect("a key schema")
+        .iter()
+        .map(|k| {
+            KeySchemaElement::builder()
+                .attribute_name(k["AttributeName"].as_str().expect("name"))
+                .key_type(KeyType::from(k["KeyType"].as_str().expect("type")))
+                .build()
+                .expect("key")
+        })
+        .collect()
+}
+
+/// A table of its own, with the definition template.yaml gives.
+pub async fn fresh_table(sdk: &aws_config::SdkConfig) -> String {
+    let path = std::env::var("TWOSTEP_TABLE_DEFINITION")
+        .expect("TWOSTEP_TABLE_DEFINITION is set by scripts/test.sh");
+    let def: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("definition")).expect("json");
+    let name = format!("test-{}", rand::rng().random_range(0..u64::MAX));
+    let mut create = aws_sdk_dynamodb::Client::new(sdk)
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::from(
+            def["BillingMode"].as_str().expect("billing"),
+        ))
+        .set_key_schema(Some(keys(&def["KeySchema"])));
+    for a in def["AttributeDefinitions"].as_array().expect("attributes") {
+        create = create.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(a["AttributeName"].as_str().expect("name"))
+                .attribute_type(ScalarAttributeType::from(
+                    a["AttributeType"].as_str().expect("type"),
+                ))
+                .build()
+                .expect("attribute"),
+        );
+    }
+    for g in def["GlobalSecondaryIndexes"].as_array().expect("indexes") {
+        let projection = Projection::builder()
+            .projection_type(ProjectionType::from(
+                g["Projection"]["ProjectionType"]
+                    .as_str()
+                    .expect("projection"),
+            ))
+            .build();
+        create = create.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(g["IndexName"].as_str().expect("index"))
+                .set_key_schema(Some(keys(&g["KeySchema"])))
+                .projection(projection)
+                .build()
+                .expect("index"),
+        );
+    }
+    create
+        .send()
+        .await
+        .expect("DynamoDB Local creates the table");
+    name
 }

@@ -11,10 +11,12 @@ async fn main() -> Result<(), lambda_http::Error> {
     let hasher = aws::code_hasher(&sdk, &config).await?;
     let sender = Arc::new(aws::sender(&sdk, &config));
     let app = send::App {
-        core: aws::core(&sdk, config),
-        hasher,
+        http: twostep::http::App {
+            core: aws::core(&sdk, config),
+            hasher,
+            keys: twostep::service::keys::KeyRing::new(),
+        },
         sender,
-        keys: twostep::keyring::KeyRing::new(),
     };
     run(service_fn(|request| send::handle(&app, request))).await
 }

@@ -14,10 +14,12 @@ async fn main() -> Result<(), lambda_http::Error> {
         }
     });
     let app = verify::App {
-        hasher: hasher?,
+        http: twostep::http::App {
+            hasher: hasher?,
+            core: aws::core(&sdk, config),
+            keys: twostep::service::keys::KeyRing::new(),
+        },
         totp: totp?,
-        core: aws::core(&sdk, config),
-        keys: twostep::keyring::KeyRing::new(),
     };
     run(service_fn(|request| verify::handle(&app, request))).await
 }

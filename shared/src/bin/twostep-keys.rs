@@ -13,10 +13,9 @@ use std::process::ExitCode;
 
 use twostep::aws;
 use twostep::domain::{ApiKey, ApiKeyId, ApiKeyRecord};
-use twostep::dynamodb::DynamoStore;
-use twostep::http::rfc3339;
-use twostep::service::{Clock, SystemClock};
-use twostep::store::{Store, StoreError};
+use twostep::store::dynamodb::DynamoStore;
+use twostep::store::{KeyStore, StoreError};
+use twostep::time::{Clock, SystemClock, rfc3339};
 
 const USAGE: &str = "usage: twostep-keys [--table NAME] create NAME | list | revoke ID";
 

@@ -185,6 +185,59 @@ pub struct VerificationRecord {
     pub code_length: Option<u8>,
 }
 
+/// A code's length and the checks it allows: what a verification records of its code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeRules {
+    /// The code's number of digits.
+    pub length: u8,
+    /// Checks allowed.
+    pub max_attempts: u32,
+}
+
+impl VerificationRecord {
+    /// A new verification of a code sent to `destination` by `channel` at `now`, pending
+    /// until `expires_at`.
+    pub fn pending(
+        (id, destination, channel): (VerificationId, Destination, Channel),
+        now: i64,
+        expires_at: i64,
+        rules: CodeRules,
+    ) -> Self {
+        Self {
+            id,
+            destination,
+            channel,
+            fallback: None,
+            created_at: now,
+            expires_at,
+            state: VerificationState::Pending,
+            verified_at: None,
+            approved_by_id: false,
+            enrolled_at: None,
+            final_attempts: None,
+            max_attempts: rules.max_attempts,
+            code_length: Some(rules.length),
+        }
+    }
+
+    /// The record of an authenticator app's right code, approved at `now` after `failures`
+    /// wrong ones. An app's code proves the app, not the phone or address: the approval is
+    /// not by id, so it enrols no other app.
+    pub fn app_approval(
+        (id, destination): (VerificationId, Destination),
+        now: i64,
+        failures: u32,
+        rules: CodeRules,
+    ) -> Self {
+        Self {
+            state: VerificationState::Approved,
+            verified_at: Some(now),
+            final_attempts: Some(failures),
+            ..Self::pending((id, destination, Channel::Totp), now, now, rules)
+        }
+    }
+}
+
 /// A verification's status as the API shows it, derived from both records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VerificationStatus {

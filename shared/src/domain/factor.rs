@@ -1,7 +1,15 @@
 //! An authenticator-app (TOTP) factor of one contact.
 
 use super::Destination;
-use crate::totp::SealedSecret;
+
+/// A TOTP secret sealed for storage (by `channels::authenticator::TotpCipher`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedSecret {
+    /// Fingerprint of the key that sealed it (not the key).
+    pub key_id: String,
+    /// Nonce (12 bytes) ‖ ciphertext (20 bytes) ‖ tag (16 bytes).
+    pub bytes: Vec<u8>,
+}
 
 /// Where a factor is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +55,27 @@ pub struct TotpFactor {
 }
 
 impl TotpFactor {
+    /// A factor enrolled at `now` with the secret `sealed`, waiting for its first correct
+    /// code until `pending_until`.
+    pub fn pending(
+        destination: Destination,
+        sealed: SealedSecret,
+        now: i64,
+        pending_until: i64,
+    ) -> Self {
+        Self {
+            destination,
+            sealed,
+            state: FactorState::Pending,
+            last_step: 0,
+            failures: 0,
+            failure_window_start: now,
+            created_at: now,
+            activated_at: None,
+            pending_until,
+        }
+    }
+
     /// The factor's storage key, also the sealed secret's context.
     pub fn key(destination: &Destination) -> String {
         format!("T#{}", destination.key())

@@ -12,11 +12,11 @@ pub use code::{
     CodeHash, CodeHasher, MAX_CODE_LENGTH, MIN_CODE_LENGTH, OtpCode, SubmittedCode, VerificationId,
 };
 pub use contact::{
-    CodeState, ContactRecord, ContactStatus, CurrentCode, VerificationRecord, VerificationState,
-    VerificationStatus,
+    CodeRules, CodeState, ContactRecord, ContactStatus, CurrentCode, VerificationRecord,
+    VerificationState, VerificationStatus,
 };
 pub use destination::{Channel, Country, Destination, EmailAddress, PhoneNumber};
-pub use factor::{FactorState, TotpFactor};
+pub use factor::{FactorState, SealedSecret, TotpFactor};
 pub use fallback::{ChannelList, Fallback, FallbackState};
 pub use fields::{IdempotencyKey, Locale, PersonName};
 pub use keys::{ApiKey, ApiKeyId, ApiKeyRecord};
@@ -98,6 +98,18 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
             let _ = write!(s, "{b:02x}");
             s
         })
+}
+
+/// The SHA-256 of `parts` as hex, each part ended by a NUL byte so that no two lists of
+/// parts run together.
+pub(crate) fn sha256_hex(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0u8]);
+    }
+    hex(&hasher.finalize())
 }
 
 /// Shortens user input before it is echoed in an error detail, so that a huge

@@ -1,15 +1,18 @@
 //! Authenticator apps (TOTP, RFC 6238): enrolment of a verified contact and checks of the
-//! app's codes, as plain async functions over the [`Store`](crate::store::Store).
+//! app's codes, as plain async functions over the [`Store`](crate::store::Store). The
+//! app's attempt limit is in [`limits`](super::limits).
 
+use crate::channels::authenticator::{self as totp, TotpCipher, TotpSecret};
 use crate::domain::{
-    Channel, Destination, FactorState, SubmittedCode, TotpFactor, VerificationId,
-    VerificationRecord, VerificationState,
+    Channel, CodeRules, Destination, SubmittedCode, TotpFactor, VerificationId, VerificationRecord,
+    VerificationState,
 };
 use crate::events::EventType;
 use crate::metrics::Metric;
-use crate::service::{Approval, Core, ServiceError, random_failure, seconds_until};
-use crate::store::{EnrollOutcome, Enrollment, FactorAttempt};
-use crate::totp::{self, TotpCipher, TotpSecret};
+use crate::store::{AcceptedStep, AppCheck, AppLock, EnrollOutcome, Enrollment, FactorAttempt};
+use crate::time::seconds_until;
+
+use super::{Approval, Core, ServiceError, limits, random_failure};
 
 /// Who may enrol an app for a contact.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,17 +107,7 @@ pub async fn enroll(
     let sealed = cipher
         .seal(&secret, &TotpFactor::key(&destination))
         .map_err(|e| unavailable("TOTP secret", e))?;
-    let factor = TotpFactor {
-        destination: destination.clone(),
-        sealed,
-        state: FactorState::Pending,
-        last_step: 0,
-        failures: 0,
-        failure_window_start: now,
-        created_at: now,
-        activated_at: None,
-        pending_until: now + window_ms,
-    };
+    let factor = TotpFactor::pending(destination.clone(), sealed, now, now + window_ms);
     let enrollment = Enrollment {
         factor,
         replace_active,
@@ -164,72 +157,20 @@ pub async fn check(
     if code.length() != APP_CODE_LENGTH {
         return Err(ServiceError::Refused(code.wrong_length(APP_CODE_LENGTH)));
     }
-    let config = &core.config;
     let now = core.clock.now_ms();
-    let max = config.max_check_attempts;
-    let window_ms = i64::from(config.totp_lock_seconds) * 1_000;
-    let factor = match core
-        .store
-        .count_totp_attempt(&destination, max, window_ms, now)
-        .await?
-    {
-        FactorAttempt::Counted(factor) => factor,
-        FactorAttempt::Locked { until } => {
-            return Err(ServiceError::AppLocked {
-                retry_after: seconds_until(until, now),
-            });
-        }
-        FactorAttempt::Missing => {
-            return Err(ServiceError::NotFound(
-                "no authenticator app is enrolled for this destination",
-            ));
-        }
-    };
+    let lock = limits::app_lock(&core.config);
+    let factor = count(core, &destination, lock, now).await?;
     let secret = cipher
         .open(&factor.sealed, &TotpFactor::key(&destination))
         .map_err(|e| unavailable("TOTP secret", e))?;
     let unix_seconds = u64::try_from(now.div_euclid(1_000)).unwrap_or(0);
     let step = totp::matching_step(&secret, code.digits(), unix_seconds);
-    if let Some(step) = step.filter(|s| *s > factor.last_step) {
-        let id = VerificationId::generate(now).map_err(random_failure)?;
-        let approval = VerificationRecord {
-            id: id.clone(),
-            destination: destination.clone(),
-            channel: Channel::Totp,
-            fallback: None,
-            created_at: now,
-            expires_at: now,
-            state: VerificationState::Approved,
-            verified_at: Some(now),
-            // An app's code proves the app, not the phone or address: it enrols no other app.
-            approved_by_id: false,
-            enrolled_at: None,
-            final_attempts: Some(factor.failures),
-            max_attempts: max,
-            code_length: Some(APP_CODE_LENGTH),
-        };
-        // Refused when a concurrent check took this step first, or the app was replaced.
-        if core
-            .store
-            .accept_totp(&factor, step, &approval, now)
-            .await?
-        {
-            tracing::info!(verification_id = %id, "authenticator code approved");
-            let id_text = id.to_string();
-            core.metrics.count(
-                Metric::Approvals,
-                Channel::Totp,
-                &[("verification_id", &id_text)],
-            );
-            core.publish(&[core.event(EventType::Approved, &id, &destination, Channel::Totp)])
-                .await;
-            return Ok(Approval {
-                verification_id: id,
-                verified_at: now,
-            });
-        }
+    if let Some(step) = step.filter(|s| *s > factor.last_step)
+        && let Some(approval) = accept(core, &factor, step, lock.max, now).await?
+    {
+        return Ok(approval);
     }
-    let remaining = max.saturating_sub(factor.failures);
+    let remaining = lock.max.saturating_sub(factor.failures);
     tracing::info!(to = %destination.masked(), remaining, "incorrect authenticator code");
     core.metrics.count(Metric::WrongCodes, Channel::Totp, &[]);
     if remaining == 0 {
@@ -240,17 +181,84 @@ pub async fn check(
     })
 }
 
+/// Counts the check against the contact's app, before its code is compared: the factor
+/// with the new count, or the refusal (locked, or no app).
+async fn count(
+    core: &Core,
+    destination: &Destination,
+    lock: AppLock,
+    now: i64,
+) -> Result<TotpFactor, ServiceError> {
+    let check = AppCheck {
+        destination: destination.clone(),
+        lock,
+        now,
+    };
+    match core.store.count_totp_attempt(&check).await? {
+        FactorAttempt::Counted(factor) => Ok(factor),
+        FactorAttempt::Locked { until } => Err(ServiceError::AppLocked {
+            retry_after: seconds_until(until, now),
+        }),
+        FactorAttempt::Missing => Err(ServiceError::NotFound(
+            "no authenticator app is enrolled for this destination",
+        )),
+    }
+}
+
+/// Accepts a right code's time step and stores its approval; `None` when a concurrent check
+/// took this step first, or the app was replaced.
+async fn accept(
+    core: &Core,
+    factor: &TotpFactor,
+    step: u64,
+    max_attempts: u32,
+    now: i64,
+) -> Result<Option<Approval>, ServiceError> {
+    let id = VerificationId::generate(now).map_err(random_failure)?;
+    let destination = &factor.destination;
+    let rules = CodeRules {
+        length: APP_CODE_LENGTH,
+        max_attempts,
+    };
+    let accepted = AcceptedStep {
+        factor: factor.clone(),
+        step,
+        approval: VerificationRecord::app_approval(
+            (id.clone(), destination.clone()),
+            now,
+            factor.failures,
+            rules,
+        ),
+    };
+    if !core.store.accept_totp(&accepted).await? {
+        return Ok(None);
+    }
+    tracing::info!(verification_id = %id, "authenticator code approved");
+    let id_text = id.to_string();
+    core.metrics.count(
+        Metric::Approvals,
+        Channel::Totp,
+        &[("verification_id", &id_text)],
+    );
+    core.publish(&[core.event(EventType::Approved, &id, destination, Channel::Totp)])
+        .await;
+    Ok(Some(Approval {
+        verification_id: id,
+        verified_at: now,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicI64, Ordering};
+    use std::sync::atomic::Ordering;
 
     use super::*;
     use crate::domain::{Country, PhoneNumber, VerificationStatus};
     use crate::events::memory::RecordingEvents;
     use crate::metrics::RecordingMetrics;
-    use crate::service::testing::TestClock;
     use crate::store::memory::MemoryStore;
+    use crate::time::testing::TestClock;
 
     /// 2026-11-30T00:00:00Z: the start of a time step.
     const T0: i64 = 1_764_460_800_000;
@@ -263,10 +271,10 @@ mod tests {
 
     impl Harness {
         fn new() -> Self {
-            let clock = Arc::new(TestClock(AtomicI64::new(T0)));
+            let clock = Arc::new(TestClock::at(T0));
             Self {
                 core: Core {
-                    config: Arc::new(crate::config::test_config(&[])),
+                    config: Arc::new(crate::config::testing::test_config(&[])),
                     store: Arc::new(MemoryStore::new()),
                     clock: clock.clone(),
                     metrics: Arc::new(RecordingMetrics::default()),
@@ -278,7 +286,7 @@ mod tests {
         }
 
         fn advance(&self, seconds: i64) {
-            self.clock.0.fetch_add(seconds * 1_000, Ordering::SeqCst);
+            self.clock.advance(seconds);
         }
 
         fn now_s(&self) -> u64 {
@@ -295,7 +303,7 @@ mod tests {
         async fn approved(&self, by_id: bool) -> (Destination, VerificationId) {
             let destination = phone();
             let hasher = crate::domain::CodeHasher::new(&[42u8; 32], None);
-            let sender = crate::delivery::memory::RecordingSender::new();
+            let sender = crate::channels::memory::RecordingSender::new();
             let sent = crate::service::send(
                 &self.core,
                 &hasher,

@@ -14,7 +14,7 @@ use subtle::{Choice, ConditionallySelectable, ConstantTimeEq, CtOption};
 use totp_rs::{Algorithm, TOTP};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::domain::hex;
+use crate::domain::{SealedSecret, hex};
 
 /// Digits in a code.
 pub const DIGITS: usize = 6;
@@ -222,15 +222,6 @@ pub fn qr_svg(data: &str) -> Result<String, TotpError> {
     Ok(format!(
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{QR_PIXELS}" height="{QR_PIXELS}" viewBox="0 0 {size} {size}" shape-rendering="crispEdges"><rect width="{size}" height="{size}" fill="#fff"/><path fill="none" stroke="#000" stroke-width="1" d="{path}"/></svg>"##
     ))
-}
-
-/// A secret sealed for storage.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SealedSecret {
-    /// Fingerprint of the key that sealed it (not the key).
-    pub key_id: String,
-    /// Nonce (12 bytes) ‖ ciphertext (20 bytes) ‖ tag (16 bytes).
-    pub bytes: Vec<u8>,
 }
 
 /// Seals TOTP secrets for storage with AES-256-GCM, bound to the factor's storage key.

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::domain::{ApiKey, ApiKeyId, ApiKeyRecord};
-use crate::service::{Core, ServiceError};
+
+use super::{Core, ServiceError};
 
 /// How soon an unknown key id may make the list be read again, in milliseconds: a new key
 /// works within this time, and a flood of made-up keys costs at most one read per period.
@@ -122,13 +123,13 @@ mod tests {
     use super::*;
     use crate::events::NoEvents;
     use crate::metrics::RecordingMetrics;
-    use crate::service::testing::TestClock;
-    use crate::store::Store;
+    use crate::store::KeyStore;
     use crate::store::memory::MemoryStore;
+    use crate::time::testing::TestClock;
 
     fn core(store: Arc<MemoryStore>, clock: Arc<TestClock>) -> Core {
         Core {
-            config: Arc::new(crate::config::test_config(&[(
+            config: Arc::new(crate::config::testing::test_config(&[(
                 "API_KEY_CACHE_SECONDS",
                 "60",
             )])),

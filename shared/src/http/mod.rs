@@ -1,0 +1,31 @@
+//! The HTTP edge: request bodies (JSON and forms) into fields, fields into domain
+//! requests, and every outcome into a response (JSON, problem+json, or a form's 303
+//! redirect), with CORS. [`error`] is the one place that maps errors to HTTP; each route is
+//! a file of [`routes`].
+
+use crate::domain::CodeHasher;
+use crate::service::Core;
+use crate::service::keys::KeyRing;
+
+pub mod auth;
+pub mod cors;
+pub mod error;
+pub mod fields;
+pub mod page;
+pub mod redirect;
+pub mod reply;
+pub mod routes;
+
+pub use error::{ApiError, ErrorCode};
+pub use fields::{Fields, MAX_BODY_BYTES};
+pub use reply::{Reply, respond_with};
+
+/// What every route needs, held by a function between invocations.
+pub struct App {
+    /// Configuration, records and clock.
+    pub core: Core,
+    /// The code-hash key(s).
+    pub hasher: CodeHasher,
+    /// The API keys, cached.
+    pub keys: KeyRing,
+}

@@ -1,0 +1,91 @@
+//! A verification's status, for workflows that poll, derived from its record and its
+//! contact.
+
+use crate::domain::{
+    Channel, CodeState, VerificationId, VerificationRecord, VerificationState, VerificationStatus,
+};
+
+use super::{Core, ServiceError};
+
+/// A verification's status, for workflows that poll.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusView {
+    /// Its id.
+    pub verification_id: VerificationId,
+    /// Its status.
+    pub status: VerificationStatus,
+    /// SMS or email.
+    pub channel: Channel,
+    /// The masked destination.
+    pub to: String,
+    /// When its code expires (unix ms).
+    pub expires_at: i64,
+    /// Checks left.
+    pub attempts_remaining: u32,
+}
+
+/// Looks a verification up and derives its status from its record and its contact.
+pub async fn status(core: &Core, id: &VerificationId) -> Result<StatusView, ServiceError> {
+    Ok(record_and_status(core, id).await?.1)
+}
+
+/// A verification's record and its status, derived from the record and (while pending)
+/// its contact; an expiry seen here is recorded once.
+pub(super) async fn record_and_status(
+    core: &Core,
+    id: &VerificationId,
+) -> Result<(VerificationRecord, StatusView), ServiceError> {
+    let now = core.clock.now_ms();
+    let record = core
+        .store
+        .verification(id)
+        .await?
+        .ok_or(ServiceError::NotFound("no verification has this id"))?;
+    let settled_remaining = record
+        .max_attempts
+        .saturating_sub(record.final_attempts.unwrap_or(0));
+    let (status, attempts_remaining) = match record.state {
+        VerificationState::Approved => (VerificationStatus::Approved, settled_remaining),
+        VerificationState::Replaced => (VerificationStatus::Replaced, settled_remaining),
+        VerificationState::Failed => (VerificationStatus::Failed, settled_remaining),
+        VerificationState::Canceled => (VerificationStatus::Canceled, settled_remaining),
+        VerificationState::Expired => (VerificationStatus::Expired, settled_remaining),
+        VerificationState::Pending => {
+            let contact = core.store.contact(&record.destination).await?;
+            match contact
+                .and_then(|c| c.current)
+                .filter(|c| c.verification_id == *id)
+            {
+                Some(code) => {
+                    let status = match code.state {
+                        CodeState::Approved => VerificationStatus::Approved,
+                        CodeState::Failed => VerificationStatus::Failed,
+                        CodeState::Canceled => VerificationStatus::Canceled,
+                        CodeState::Pending if code.expires_at <= now => VerificationStatus::Expired,
+                        CodeState::Pending if code.attempts >= code.max_attempts => {
+                            VerificationStatus::Locked
+                        }
+                        CodeState::Pending => VerificationStatus::Pending,
+                    };
+                    (status, code.attempts_remaining())
+                }
+                None if record.expires_at <= now => (VerificationStatus::Expired, 0),
+                None => (VerificationStatus::Replaced, 0),
+            }
+        }
+    };
+    if status == VerificationStatus::Expired && record.state == VerificationState::Pending {
+        let attempts = record.max_attempts.saturating_sub(attempts_remaining);
+        core.note_expired(&record.id, (&record.destination, record.channel), attempts)
+            .await;
+    }
+    let view = StatusView {
+        verification_id: record.id.clone(),
+        status,
+        channel: record.channel,
+        to: record.destination.masked(),
+        expires_at: record.expires_at,
+        attempts_remaining,
+    };
+    Ok((record, view))
+}
