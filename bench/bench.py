@@ -30,6 +30,11 @@ QUICK = ENV.get("BENCH_MODE") == "quick"
 INIT_RUNS = int(ENV.get("BENCH_INIT_RUNS") or (3 if QUICK else 50))
 N = int(ENV.get("BENCH_N") or (10 if QUICK else 200))
 CODE_TTL = int(ENV["CODE_TTL_SECONDS"])
+# Lambda's CPU share (memory / 1,769 MB of one vCPU), emulated with a CPU quota.
+TUNE_SIZES = [int(x) for x in (ENV.get("BENCH_TUNE_SIZES") or ("128" if QUICK else "128,256,512,1024")).split(",") if x]
+TUNE_COLD = int(ENV.get("BENCH_TUNE_COLD") or (1 if QUICK else 15))
+TUNE_N = int(ENV.get("BENCH_TUNE_N") or (3 if QUICK else 60))
+ONE_VCPU_MB = 1769
 
 # The most DynamoDB requests each operation may make (docs/data-model.md).
 TARGETS = {
@@ -425,6 +430,122 @@ def cold(endpoint, ca_file, first_phone):
     }
 
 
+class Throttle:
+    """A CPU quota of `mb / 1769` of one core, as Lambda allots CPU to a function of `mb` MB:
+    a cgroup (v2 `cpu.max`, else v1 `cpu.cfs_quota_us`) that the function's process joins
+    before it starts. `None` when no quota can be set here (not root, no cpu controller)."""
+
+    PERIOD_US = 100_000
+
+    def __init__(self, path, procs):
+        self.path = path
+        self.procs = procs
+
+    @classmethod
+    def create(cls, mb):
+        quota = max(1000, round(cls.PERIOD_US * mb / ONE_VCPU_MB))
+        name = f"twostep-bench-{mb}"
+        v2 = "/sys/fs/cgroup"
+        v1 = "/sys/fs/cgroup/cpu"
+        try:
+            if os.path.exists(f"{v2}/cgroup.controllers") and "cpu" in open(f"{v2}/cgroup.controllers").read().split():
+                path = f"{v2}/{name}"
+                os.makedirs(path, exist_ok=True)
+                with open(f"{path}/cpu.max", "w") as f:
+                    f.write(f"{quota} {cls.PERIOD_US}")
+            elif os.path.exists(f"{v1}/cpu.cfs_quota_us"):
+                path = f"{v1}/{name}"
+                os.makedirs(path, exist_ok=True)
+                with open(f"{path}/cpu.cfs_period_us", "w") as f:
+                    f.write(str(cls.PERIOD_US))
+                with open(f"{path}/cpu.cfs_quota_us", "w") as f:
+                    f.write(str(quota))
+            else:
+                return None
+        except OSError as e:
+            log(f"no CPU quota can be set here ({e}): the tuning table is left out")
+            return None
+        return cls(path, f"{path}/cgroup.procs")
+
+    def wrap(self, command):
+        """`command`, started inside the cgroup (the shell joins it, then becomes the command)."""
+        return ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', self.procs] + command
+
+    def remove(self):
+        try:
+            os.rmdir(self.path)
+        except OSError:
+            pass
+
+
+def tune(endpoint, ca_file, first_phone):
+    """Cold starts (over TLS) and warm calls (straight to the emulators) of send and verify
+    under Lambda's CPU share at each memory size: a power-tuning table."""
+    env = function_env(endpoint)
+    env["SSL_CERT_FILE"] = ca_file
+    direct = function_env(ENV["MOTO_URL"], ENV["DDB_URL"])
+    rows = {}
+    for mb in TUNE_SIZES:
+        throttle = Throttle.create(mb)
+        if throttle is None:
+            return None
+        try:
+            log(f"tuning at {mb} MB ({mb / ONE_VCPU_MB:.1%} of a vCPU): {TUNE_COLD} cold starts, {TUNE_N} warm calls")
+            rows[mb] = tune_size(throttle, (env, direct), first_phone + mb * 1_000)
+        finally:
+            throttle.remove()
+    return rows
+
+
+def tune_size(throttle, envs, first_phone):
+    env, direct = envs
+    row = {"init_ms": {}, "first_invocation_ms": {}, "warm_ms": {}}
+    events = {
+        "hello": lambda i: {},
+        "verify": lambda i: apigw("GET", "/verifications/" + "0" * 26, path_id="0" * 26),
+        "send": lambda i: apigw("POST", "/signup", {"phone": phone(first_phone + i)}, f"198.20.{i // 250}.{i % 250 + 1}"),
+    }
+    with open(os.path.join(OUT, "tune.log"), "ab") as out:
+        for name, event in events.items():
+            inits, firsts = [], []
+            for i in range(TUNE_COLD):
+                api = RuntimeApi(name)
+                try:
+                    inits.append(api.start(throttle.wrap([os.path.join(BIN, name)]), env, out))
+                    invocation = api.invoke(event(i))
+                    if invocation.error:
+                        raise RuntimeError(f"{name}: first invocation failed: {invocation.body[:300]!r}")
+                    firsts.append(invocation.ms)
+                finally:
+                    api.stop()
+            row["init_ms"][name] = summary(inits)
+            row["first_invocation_ms"][name] = summary(firsts)
+        send, verify = RuntimeApi("send"), RuntimeApi("verify")
+        try:
+            send.start(throttle.wrap([os.path.join(BIN, "send")]), direct, out)
+            verify.start(throttle.wrap([os.path.join(BIN, "verify")]), direct, out)
+            sends, checks = [], []
+            numbers = [phone(first_phone + 500 + i) for i in range(TUNE_N + 1)]
+            for i, number in enumerate(numbers):
+                invocation = send.invoke(apigw("POST", "/signup", {"phone": number}, f"198.21.{i // 250}.{i % 250 + 1}"))
+                if i:
+                    sends.append(invocation.ms)
+            codes = outbox_codes()
+            for i, number in enumerate(numbers):
+                invocation = verify.invoke(apigw("POST", "/verify", {"phone": number, "code": codes[number]}))
+                status, _ = answer(invocation)
+                if status != 200:
+                    raise RuntimeError(f"tuning: a right code answered {status}")
+                if i:
+                    checks.append(invocation.ms)
+            row["warm_ms"]["send"] = summary(sends)
+            row["warm_ms"]["verify, right code"] = summary(checks)
+        finally:
+            send.stop()
+            verify.stop()
+    return row
+
+
 def sizes():
     """arm64 release binaries, as `cargo lambda build --release --arm64` (and sam build) make them."""
     found = {}
@@ -465,6 +586,18 @@ def cost(counted, warm):
     }
 
 
+def tuned_cost(tuning, base):
+    """The cost of a million verifications at each memory size: the base cost with Lambda's
+    compute billed at that size, for that size's warm medians."""
+    per_size = {}
+    for mb, row in (tuning or {}).items():
+        billed = sum(-(-row["warm_ms"][op]["median"] // 1) for op in ("send", "verify, right code"))
+        compute = billed / 1000 * mb / 1024 * PRICES["lambda_gb_second_arm64"] * 1e6
+        total = base["total_per_million"] - base["per_million"]["lambda_compute"] + compute
+        per_size[mb] = {"billed_ms": billed, "lambda_compute_per_million": compute, "total_per_million": total}
+    return per_size
+
+
 def machine():
     cpu = "unknown"
     with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -479,7 +612,8 @@ def machine():
 
 def main():
     os.makedirs(OUT, exist_ok=True)
-    results = {"mode": "quick" if QUICK else "full", "binaries": os.path.relpath(BIN, ROOT), "n": N, "init_runs": INIT_RUNS, "machine": machine()}
+    results = {"mode": "quick" if QUICK else "full", "binaries": os.path.relpath(BIN, ROOT), "n": N, "init_runs": INIT_RUNS,
+               "tune_cold": TUNE_COLD, "tune_n": TUNE_N, "machine": machine()}
     base = int(time.time()) % 1_000_000 * 10
     cold_only = ENV.get("BENCH_ONLY") == "cold"
     if not cold_only:
@@ -494,8 +628,11 @@ def main():
         # Comparing builds (BENCHMARKS.md, "Tuning"): the cold starts' medians, no report.
         print(json.dumps({k: {"init_median": v["init_ms"]["median"], "init_p99": v["init_ms"]["p99"], "first_median": v["first_invocation_ms"]["median"]} for k, v in results["cold"].items()}, indent=1))
         return
+    log(f"tuning: Lambda's CPU share at {', '.join(f'{mb} MB' for mb in TUNE_SIZES)}")
+    results["tuning"] = tune(ENV["TLS_URL"], ENV["BENCH_CA"], base + 8 * N + 40)
     results["sizes"] = sizes()
     results["cost"] = cost(results["counted"]["ops"], results["warm"]["ops"])
+    results["tuning_cost"] = tuned_cost(results["tuning"], results["cost"])
     with open(os.path.join(OUT, "results.json"), "w", encoding="utf-8") as f:
         json.dump(results, f, indent=2)
     report = render(results)
@@ -554,6 +691,22 @@ def render(r):
     sizes = r["counted"]["item_bytes"]
     lines += ["", "Request units by DynamoDB's billing rules, from the requests made and the largest item of each kind in the table: "
               + ", ".join(f"`{k}` {v} B" for k, v in sorted(sizes.items())) + "."]
+    lines += ["", "### Power tuning: Lambda's CPU share at each memory size (a CPU quota of memory / 1,769 MB)", ""]
+    if r.get("tuning"):
+        lines += ["| memory | CPU | send init | send first invocation | verify init | verify first invocation | send warm | verify warm (right code) | Lambda compute $/M | total $/M |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for mb, row in r["tuning"].items():
+            c = r["tuning_cost"][mb]
+            med = lambda part, name: ms(row[part][name]["median"])
+            lines.append(
+                f"| {mb} MB | {int(mb) / ONE_VCPU_MB:.1%} | {med('init_ms', 'send')} ms | {med('first_invocation_ms', 'send')} ms "
+                f"| {med('init_ms', 'verify')} ms | {med('first_invocation_ms', 'verify')} ms | {med('warm_ms', 'send')} ms "
+                f"| {med('warm_ms', 'verify, right code')} ms | {c['lambda_compute_per_million']:.2f} | {c['total_per_million']:.2f} |"
+            )
+        hello = ", ".join(f"{mb} MB {ms(row['init_ms']['hello']['median'])} ms" for mb, row in r["tuning"].items())
+        lines += ["", f"hello-world init under the same quotas: {hello}. Medians of {r['tune_cold']} cold starts and {r['tune_n']} warm calls per size; cold starts over TLS, warm calls straight to the emulators."]
+    else:
+        lines.append("No CPU quota could be set on this machine (it needs root and a cgroup cpu controller): the figures above are unthrottled.")
     lines += ["", "### arm64 release binaries", ""]
     if r["sizes"]:
         lines += ["| binary | size |", "|---|---|"]

@@ -28,6 +28,8 @@ touch "$TWOSTEP_FUZZ_QUIRKS"
 
 # The description must be valid OpenAPI 3.1 before it can judge anything.
 "$root/.tools/fuzz/bin/openapi-spec-validator" "$root/docs/openapi.yaml"
+# So must the workflow connector's OpenAPI 2.0 (shared/tests/connector.rs checks the rest).
+"$root/.tools/fuzz/bin/openapi-spec-validator" --schema 2.0 "$root/connectors/power-automate/apiDefinition.swagger.json"
 
 # --request-retries: the local runner (cargo lambda watch) now and then never answers a GET of
 # the 17 KB page (seen once in a fresh clone: a 20 s read timeout on GET /), the hang-up twin of

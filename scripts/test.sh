@@ -41,9 +41,9 @@ export TWOSTEP_API_KEY
 echo "== integration tests (logs in .local/test/)"
 cargo test --no-fail-fast -p twostep-tests
 
-echo "== integration examples (docs/integrations/*.py) against the local stack"
+echo "== integration examples (docs/integrations/*.py, *.mjs) against the local stack"
 passed=0 failed=()
-for example in ivr_flow workflow_flow events; do
+for example in ivr_flow workflow_flow events twilio_flow customer_ivr_flow genesys_flow connector_flow; do
   echo "-- docs/integrations/$example.py"
   if PYTHONDONTWRITEBYTECODE=1 TWOSTEP_URL="$TWOSTEP_API_URL" TWOSTEP_MOTO_URL="$TWOSTEP_MOTO_URL" \
     "$venv/bin/python" "$root/docs/integrations/$example.py"; then
@@ -52,6 +52,13 @@ for example in ivr_flow workflow_flow events; do
     failed+=("$example.py")
   fi
 done
+echo "-- docs/integrations/twilio_flow.mjs (Twilio's Node.js library)"
+if TWOSTEP_URL="$TWOSTEP_API_URL" TWOSTEP_MOTO_URL="$TWOSTEP_MOTO_URL" NODE_PATH="$root/.tools/node/node_modules" \
+  node "$root/docs/integrations/twilio_flow.mjs"; then
+  passed=$((passed + 1))
+else
+  failed+=("twilio_flow.mjs")
+fi
 echo "examples: $passed passed, ${#failed[@]} failed${failed[*]:+ (${failed[*]})}"
 [[ ${#failed[@]} -eq 0 ]] || exit 1
 

@@ -392,9 +392,7 @@ impl Env<'_> {
 
     fn brand(&self, name: &'static str) -> Result<String, ConfigError> {
         let raw = self.get(name).unwrap_or("twostep");
-        // The SMS must stay one GSM-7 segment: keep the brand short and in the basic charset.
-        let ok = raw.chars().count() <= 30 && raw.chars().all(crate::messages::is_gsm7_basic);
-        if ok {
+        if crate::messages::valid_brand(raw) {
             Ok(raw.to_owned())
         } else {
             Err(ConfigError {

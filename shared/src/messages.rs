@@ -11,6 +11,12 @@ pub fn is_gsm7_basic(c: char) -> bool {
     GSM7_BASIC.contains(c)
 }
 
+/// The name the messages give (`BRAND_NAME`, or a keyed caller's per-code name): at most
+/// 30 characters of the GSM 7-bit basic alphabet, so that an SMS stays one segment.
+pub fn valid_brand(raw: &str) -> bool {
+    !raw.trim().is_empty() && raw.chars().count() <= 30 && raw.chars().all(is_gsm7_basic)
+}
+
 /// An email ready for SES: subject, plain text and HTML.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmailMessage {

@@ -24,6 +24,7 @@ fuzz.sh can say how many there were.
 import base64
 import json
 import os
+import tomllib
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import requests
@@ -81,18 +82,36 @@ def _text(value):
     return data.decode("utf-8") if _is_utf8(data) else data.decode("latin-1")
 
 
-def _route_for(path):
-    """The function that serves a path, the route (template) that matches it and its path
-    parameters, as Cargo.toml's router and template.yaml have them."""
+def _router():
+    """Cargo.toml's router (`[workspace.metadata.lambda.watch.router]`): for each path template,
+    the function of each method, as the local runner and template.yaml route them."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "Cargo.toml"), "rb") as f:
+        router = tomllib.load(f)["workspace"]["metadata"]["lambda"]["watch"]["router"]
+    return [(template, {t["method"]: t["function"] for t in targets}) for template, targets in router.items()]
+
+
+ROUTER = _router()
+
+
+def _route_for(method, path):
+    """The function that serves a request, the route (template) that matches its path and its
+    path parameters, from Cargo.toml's router."""
     parts = path.split("/")
-    if len(parts) in (3, 4) and parts[1] == "verifications" and parts[2]:
-        parameters = {"id": unquote(parts[2])}
-        if len(parts) == 3:
-            return "verify", "/verifications/{id}", parameters
-        if parts[3] == "cancel":
-            return "verify", "/verifications/{id}/cancel", parameters
-    if path in ("/verify", "/contacts", "/totp/enroll") or path.startswith("/verifications/"):
-        return "verify", path, None
+    for template, functions in ROUTER:
+        names = template.split("/")
+        if len(names) != len(parts) or method not in functions:
+            continue
+        parameters = {}
+        for name, part in zip(names, parts):
+            if name.startswith("{") and name.endswith("}") and part:
+                parameters[name[1:-1]] = unquote(part)
+            elif name != part:
+                break
+        else:
+            return functions[method], template, parameters or None
+    # Not routed (API Gateway and the runner answer 404 themselves): the send function's
+    # catch-all, as before.
     return "send", path, None
 
 
@@ -107,7 +126,7 @@ def _query_parameters(query):
 def _as_api_gateway(request):
     """The request as API Gateway (HTTP API, payload 2.0) delivers it, sent to the function."""
     url = urlsplit(request.url)
-    function, route, path_parameters = _route_for(url.path)
+    function, route, path_parameters = _route_for(request.method, url.path)
     headers = {}
     for name, value in request.headers.items():
         name, value = name.lower(), _text(value)

@@ -1,5 +1,8 @@
 //! The send function's routes: `POST /signup` (register a contact and send it a code),
-//! `GET /` (the demo page) and `GET /totp` (the page that sets up an authenticator app).
+//! `GET /` (the demo page), `GET /totp` (the page that sets up an authenticator app) and
+//! Twilio Verify's `POST /v2/Services/{ServiceSid}/Verifications`, Genesys IA's
+//! `/genesys/sendAuthenticationCode` and the workflow connector's `POST /connector/send` and
+//! `POST /connector/resend`.
 
 use std::sync::Arc;
 
@@ -7,7 +10,8 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use twostep::channels::Sender;
 use twostep::http::routes::signup;
-use twostep::http::{ApiError, cors, page};
+use twostep::http::twilio::{self, Path};
+use twostep::http::{ApiError, connector, cors, genesys, page};
 
 /// What the send function holds between invocations.
 pub struct App {
@@ -20,7 +24,26 @@ pub struct App {
 /// Handles one request; every outcome is a response.
 pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, lambda_http::Error> {
     let config = &app.http.core.config;
+    let twilio_route = Path::of(&request).map(|p| p.rest);
+    if genesys::service(&request) == Some("sendAuthenticationCode") {
+        return Ok(genesys::send_code(&app.http, app.sender.as_ref(), &request).await);
+    }
+    match connector::route(&request) {
+        Some("send") if request.method() == Method::POST => {
+            return Ok(connector::send(&app.http, app.sender.as_ref(), &request).await);
+        }
+        Some("resend") if request.method() == Method::POST => {
+            return Ok(connector::resend(&app.http, app.sender.as_ref(), &request).await);
+        }
+        _ => {}
+    }
     let response = match *request.method() {
+        // Keyed, for servers: no CORS, no preflight.
+        Method::POST if twilio_route.as_deref() == Some("Verifications") => {
+            return Ok(
+                twilio::verifications::create(&app.http, app.sender.as_ref(), &request).await,
+            );
+        }
         Method::OPTIONS => cors::preflight(config, &request),
         Method::GET | Method::HEAD if is_totp_page(&request) => page::totp_page(config, &request),
         Method::GET | Method::HEAD => page::page(config, &request),

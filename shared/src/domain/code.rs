@@ -172,6 +172,21 @@ impl VerificationId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The identifier's 128 bits (a Twilio-style SID is `VE` and these in hex).
+    pub fn to_u128(&self) -> u128 {
+        ulid::Ulid::from_string(&self.0).map_or(0, u128::from)
+    }
+
+    /// The identifier of 128 bits.
+    pub fn from_u128(bits: u128) -> Self {
+        Self(ulid::Ulid::from(bits).to_string())
+    }
+
+    /// When it was made (unix ms): a ULID starts with its time.
+    pub fn created_at(&self) -> i64 {
+        ulid::Ulid::from_string(&self.0).map_or(0, |u| i64::try_from(u.timestamp_ms()).unwrap_or(0))
+    }
 }
 
 impl fmt::Display for VerificationId {

@@ -2,7 +2,8 @@
 //! a verification record per code sent, which keeps the code's outcome.
 
 use super::{
-    Channel, CodeHash, Destination, Fallback, FallbackState, Locale, PersonName, VerificationId,
+    Channel, CodeHash, CustomerKey, Destination, Fallback, FallbackState, Locale, PersonName,
+    VerificationId,
 };
 
 /// Whether a contact has proven that it owns its destination.
@@ -68,12 +69,27 @@ pub struct CurrentCode {
     pub length: Option<u8>,
     /// How it went (`sms` or `voice` to a phone).
     pub channel: Channel,
+    /// The customer it was sent for (a keyed sign-up's `customer_id`): its approval records
+    /// the destination as the customer's.
+    pub customer: Option<CustomerKey>,
 }
 
 impl CurrentCode {
     /// Checks left before the code locks.
     pub fn attempts_remaining(&self) -> u32 {
         self.max_attempts.saturating_sub(self.attempts)
+    }
+
+    /// The status of its verification at `now`, as this code shows it.
+    pub fn status(&self, now: i64) -> VerificationStatus {
+        match self.state {
+            CodeState::Approved => VerificationStatus::Approved,
+            CodeState::Failed => VerificationStatus::Failed,
+            CodeState::Canceled => VerificationStatus::Canceled,
+            CodeState::Pending if self.expires_at <= now => VerificationStatus::Expired,
+            CodeState::Pending if self.attempts >= self.max_attempts => VerificationStatus::Locked,
+            CodeState::Pending => VerificationStatus::Pending,
+        }
     }
 }
 
@@ -183,6 +199,8 @@ pub struct VerificationRecord {
     pub max_attempts: u32,
     /// Its code's number of digits; `None` on a record stored before lengths were.
     pub code_length: Option<u8>,
+    /// The customer it was sent for, if a keyed sign-up named one.
+    pub customer: Option<CustomerKey>,
 }
 
 /// A code's length and the checks it allows: what a verification records of its code.
@@ -217,6 +235,7 @@ impl VerificationRecord {
             final_attempts: None,
             max_attempts: rules.max_attempts,
             code_length: Some(rules.length),
+            customer: None,
         }
     }
 

@@ -1,10 +1,10 @@
 use std::fmt;
 use std::str::FromStr;
 
-use phonenumber::{Mode, country};
+use phonenumber::country;
 use serde::{Deserialize, Serialize};
 
-use super::{InputError, echo};
+use super::{InputError, echo, phone_db};
 
 /// An ISO 3166-1 alpha-2 region, as the phone-number metadata knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -62,15 +62,28 @@ impl PhoneNumber {
         }
         candidates
             .into_iter()
-            .filter_map(|(region, text)| phonenumber::parse(region, text).ok())
-            .find(|n| phonenumber::is_valid(n) && n.extension().is_none())
-            .map(|n| Self {
-                e164: n.format().mode(Mode::E164).to_string(),
-                calling_code: n.code().value(),
-                country: n.country().id().map(Country),
-                kind: n.number_type(&phonenumber::metadata::DATABASE),
+            .find_map(|(region, text)| {
+                let db = phone_db::for_input(region, &text)?;
+                let n = phonenumber::parse_with(db, region, text).ok()?;
+                (phonenumber::is_valid_with(db, &n) && n.extension().is_none())
+                    .then(|| Self::of(db, &n))
             })
             .ok_or_else(invalid)
+    }
+
+    /// A number parsed and found valid with `db`.
+    pub(super) fn of(db: &phonenumber::metadata::Database, n: &phonenumber::PhoneNumber) -> Self {
+        Self {
+            // What the crate's E.164 formatter writes, without the national formats it
+            // would match first (and never use in this mode).
+            e164: format!("+{}{}", n.code().value(), n.national()),
+            calling_code: n.code().value(),
+            country: n
+                .metadata(db)
+                .and_then(|m| m.id().parse().ok())
+                .map(Country),
+            kind: n.number_type(db),
+        }
     }
 
     /// Rebuilds a number that was stored in E.164 form.
@@ -80,6 +93,12 @@ impl PhoneNumber {
         }
         // The region only matters for national input; stored numbers are international.
         Self::parse(e164, Country(country::Id::US))
+    }
+
+    /// The metadata's type of the number (mobile, fixed line, toll-free, …).
+    #[cfg(test)]
+    pub(super) fn kind(&self) -> phonenumber::Type {
+        self.kind
     }
 
     /// The number in E.164 form.
@@ -95,18 +114,7 @@ impl PhoneNumber {
     /// Why a code must not be sent to this number, if it is of a kind that cannot receive
     /// one or that costs the sender more than an SMS should (the metadata's number type).
     pub fn unfit_for_codes(&self) -> Option<&'static str> {
-        use phonenumber::Type as T;
-        match self.kind {
-            T::PremiumRate => Some("premium-rate"),
-            T::SharedCost => Some("shared-cost"),
-            T::TollFree => Some("toll-free"),
-            T::Voicemail => Some("voicemail"),
-            T::Uan => Some("universal access"),
-            T::Pager => Some("pager"),
-            T::Emergency | T::ShortCode => Some("short or emergency"),
-            T::Unknown => Some("unclassified"),
-            _ => None,
-        }
+        unfit_kind(self.kind)
     }
 
     /// The number with all but its calling code and last four digits hidden: `+49*******1100`.
@@ -120,6 +128,22 @@ impl PhoneNumber {
             "*".repeat(hidden),
             &self.e164[total - keep_end..]
         )
+    }
+}
+
+/// Why a code must not be sent to a number of this metadata type, if it must not.
+pub(super) fn unfit_kind(kind: phonenumber::Type) -> Option<&'static str> {
+    use phonenumber::Type as T;
+    match kind {
+        T::PremiumRate => Some("premium-rate"),
+        T::SharedCost => Some("shared-cost"),
+        T::TollFree => Some("toll-free"),
+        T::Voicemail => Some("voicemail"),
+        T::Uan => Some("universal access"),
+        T::Pager => Some("pager"),
+        T::Emergency | T::ShortCode => Some("short or emergency"),
+        T::Unknown => Some("unclassified"),
+        _ => None,
     }
 }
 

@@ -29,6 +29,59 @@ impl PersonName {
     }
 }
 
+/// A keyed caller's identifier of a person (an account number from its CRM): 1 to 64
+/// visible ASCII characters. Stored only as a hash; never shown to unkeyed callers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CustomerId(String);
+
+impl CustomerId {
+    /// Parses the `customer_id` field.
+    pub fn parse(raw: &str) -> Result<Self, InputError> {
+        let raw = raw.trim();
+        if raw.is_empty() || raw.len() > 64 || !raw.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(InputError::InvalidField {
+                field: "customer_id",
+                message: "must be 1 to 64 visible ASCII characters".to_owned(),
+            });
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The key that stands for it in the table: a hash, so the table holds no account numbers.
+    pub fn key(&self) -> CustomerKey {
+        CustomerKey(super::sha256_hex(&["customer", &self.0]))
+    }
+}
+
+/// A customer's key in the table: the hash of its [`CustomerId`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CustomerKey(String);
+
+impl CustomerKey {
+    /// A key as it was stored (64 hex digits).
+    pub fn from_stored(raw: &str) -> Option<Self> {
+        (raw.len() == 64 && raw.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| Self(raw.to_owned()))
+    }
+
+    /// The key's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What twostep knows of a customer: the destinations verified for it (the newest of each
+/// kind), with when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerRecord {
+    /// The customer's key.
+    pub key: CustomerKey,
+    /// Its verified phone number, and when it was verified (unix ms).
+    pub phone: Option<(super::PhoneNumber, i64)>,
+    /// Its verified email address, and when it was verified (unix ms).
+    pub email: Option<(super::EmailAddress, i64)>,
+}
+
 /// An `Idempotency-Key` header: 1 to 255 visible ASCII characters (a UUID, typically).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey(String);

@@ -7,6 +7,7 @@ mod factor;
 mod fallback;
 mod fields;
 mod keys;
+mod phone_db;
 
 pub use code::{
     CodeHash, CodeHasher, MAX_CODE_LENGTH, MIN_CODE_LENGTH, OtpCode, SubmittedCode, VerificationId,
@@ -18,7 +19,7 @@ pub use contact::{
 pub use destination::{Channel, Country, Destination, EmailAddress, PhoneNumber};
 pub use factor::{FactorState, SealedSecret, TotpFactor};
 pub use fallback::{ChannelList, Fallback, FallbackState};
-pub use fields::{IdempotencyKey, Locale, PersonName};
+pub use fields::{CustomerId, CustomerKey, CustomerRecord, IdempotencyKey, Locale, PersonName};
 pub use keys::{ApiKey, ApiKeyId, ApiKeyRecord};
 
 /// Why a piece of input was refused; each variant names the field at fault.

@@ -3,7 +3,7 @@
 use lambda_http::Request;
 use lambda_http::http::header;
 
-use crate::domain::ApiKey;
+use crate::domain::{ApiKey, CustomerId};
 use crate::service::keys::{Caller, KeyRing};
 use crate::service::{Core, ServiceError};
 
@@ -27,6 +27,34 @@ pub fn api_key(request: &Request) -> Result<Option<ApiKey>, ApiError> {
     }
 }
 
+/// As [`api_key`], but a bare `tsk_…` key (no `Bearer `) is read too: a workflow tool's
+/// connection sends its API-key setting verbatim as the header (the connector routes).
+pub fn api_key_or_bare(request: &Request) -> Result<Option<ApiKey>, ApiError> {
+    let bare = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| ApiKey::parse(v.trim()));
+    match bare {
+        Some(key) => Ok(Some(key)),
+        None => api_key(request),
+    }
+}
+
+/// Who is calling, by [`api_key_or_bare`]: keyed, or `403 key_required`.
+pub async fn keyed_caller_or_bare(
+    request: &Request,
+    core: &Core,
+    keys: &KeyRing,
+) -> Result<Caller, ApiError> {
+    let caller = match api_key_or_bare(request)? {
+        None => Caller::Anonymous,
+        Some(key) => keys.authenticate(core, &key).await?,
+    };
+    require_key(&caller, "Authorization")?;
+    Ok(caller)
+}
+
 /// Who is calling: anonymous without `Authorization`, keyed with a valid key; a key that is
 /// not valid is an error on every route.
 pub async fn caller(request: &Request, core: &Core, keys: &KeyRing) -> Result<Caller, ApiError> {
@@ -34,6 +62,18 @@ pub async fn caller(request: &Request, core: &Core, keys: &KeyRing) -> Result<Ca
         None => Ok(Caller::Anonymous),
         Some(key) => Ok(keys.authenticate(core, &key).await?),
     }
+}
+
+/// The request's `customer_id`, for a keyed caller only (`403 key_required` otherwise).
+pub fn customer_id(
+    fields: &crate::http::Fields,
+    caller: &Caller,
+) -> Result<Option<CustomerId>, ApiError> {
+    let Some(raw) = fields.get("customer_id")? else {
+        return Ok(None);
+    };
+    require_key(caller, "customer_id")?;
+    Ok(Some(CustomerId::parse(raw)?))
 }
 
 /// Refuses an anonymous caller: `403 key_required`, naming `what`.

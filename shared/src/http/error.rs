@@ -244,17 +244,8 @@ impl ApiError {
         body.insert("type".into(), json!("about:blank"));
         body.insert("title".into(), json!(p.code.title()));
         body.insert("status".into(), json!(p.code.status().as_u16()));
-        body.insert("detail".into(), json!(self.detail()));
         body.insert("code".into(), json!(p.code.as_str()));
-        if let Some(field) = p.field {
-            body.insert("field".into(), json!(field));
-        }
-        if let Some(seconds) = p.retry_after {
-            body.insert("retry_after".into(), json!(seconds));
-        }
-        if let Some(n) = p.attempts_remaining {
-            body.insert("attempts_remaining".into(), json!(n));
-        }
+        self.add_particulars(&p, &mut body);
         let mut response = respond(
             p.code.status(),
             "application/problem+json",
@@ -272,6 +263,32 @@ impl ApiError {
             );
         }
         response
+    }
+
+    /// The error as the members of an answer that reports it as an outcome rather than a
+    /// failure (the workflow connector's `200`): `outcome` (the code), `detail`, and
+    /// `field`, `retry_after`, `attempts_remaining` when they apply.
+    pub(super) fn outcome_members(&self) -> Map<String, Value> {
+        self.log_internal();
+        let p = self.problem();
+        let mut body = Map::new();
+        body.insert("outcome".into(), json!(p.code.as_str()));
+        self.add_particulars(&p, &mut body);
+        body
+    }
+
+    /// `detail`, and `field`, `retry_after`, `attempts_remaining` when they apply.
+    fn add_particulars(&self, p: &Problem, body: &mut Map<String, Value>) {
+        body.insert("detail".into(), json!(self.detail()));
+        if let Some(field) = p.field {
+            body.insert("field".into(), json!(field));
+        }
+        if let Some(seconds) = p.retry_after {
+            body.insert("retry_after".into(), json!(seconds));
+        }
+        if let Some(n) = p.attempts_remaining {
+            body.insert("attempts_remaining".into(), json!(n));
+        }
     }
 
     /// The error as a form redirect's query parameters: `error` (the code), `status` (the

@@ -79,6 +79,11 @@ impl Fields {
 }
 
 impl Fields {
+    /// Every text field, by its name.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.values.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// A hash of the fields, whatever their order or encoding: what an `Idempotency-Key`
     /// is bound to.
     pub fn fingerprint(&self) -> String {

@@ -1,20 +1,23 @@
 //! The HTTP edge: request bodies (JSON and forms) into fields, fields into domain
 //! requests, and every outcome into a response (JSON, problem+json, or a form's 303
 //! redirect), with CORS. [`error`] is the one place that maps errors to HTTP; each route is
-//! a file of [`routes`].
+//! a file of [`routes`]. [`twilio`] speaks Twilio Verify v2 over the same service.
 
 use crate::domain::CodeHasher;
 use crate::service::Core;
 use crate::service::keys::KeyRing;
 
 pub mod auth;
+pub mod connector;
 pub mod cors;
 pub mod error;
 pub mod fields;
+pub mod genesys;
 pub mod page;
 pub mod redirect;
 pub mod reply;
 pub mod routes;
+pub mod twilio;
 
 pub use error::{ApiError, ErrorCode};
 pub use fields::{Fields, MAX_BODY_BYTES};

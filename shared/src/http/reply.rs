@@ -31,6 +31,16 @@ impl Reply {
         Self { status, body }
     }
 
+    /// A reply of these members.
+    pub(super) fn of_members(status: StatusCode, body: Map<String, Value>) -> Self {
+        Self { status, body }
+    }
+
+    /// The reply's members.
+    pub(super) fn members(&self) -> &Map<String, Value> {
+        &self.body
+    }
+
     /// The reply as `application/json`.
     pub fn to_response(&self) -> Response<Body> {
         respond(

@@ -3,8 +3,8 @@
 //! approves the verification and verifies the contact, once.
 
 use crate::domain::{
-    CodeHasher, CodeState, ContactRecord, CurrentCode, Destination, SubmittedCode, VerificationId,
-    VerificationRecord, VerificationState,
+    Channel, CodeHasher, CodeState, ContactRecord, CurrentCode, Destination, SubmittedCode,
+    VerificationId, VerificationRecord, VerificationState,
 };
 use crate::events::EventType;
 use crate::metrics::Metric;
@@ -28,6 +28,10 @@ pub struct Approval {
     pub verification_id: VerificationId,
     /// When (unix ms).
     pub verified_at: i64,
+    /// The contact it verified.
+    pub destination: Destination,
+    /// How its code went.
+    pub channel: Channel,
 }
 
 pub(super) const EXPIRED: &str = "the code has expired";
@@ -72,6 +76,7 @@ pub async fn check(
         id: id.clone(),
         by_id: by_id.is_some(),
         now,
+        customer: counted.customer.clone(),
     };
     if core.store.approve(&approval).await? {
         tracing::info!(verification_id = %id, "approved");
@@ -84,6 +89,8 @@ pub async fn check(
         return Ok(Approval {
             verification_id: id,
             verified_at: now,
+            destination,
+            channel,
         });
     }
     // Something changed between the count and the approval (a concurrent right code, a

@@ -245,6 +245,8 @@ async fn accept(
     Ok(Some(Approval {
         verification_id: id,
         verified_at: now,
+        destination: destination.clone(),
+        channel: Channel::Totp,
     }))
 }
 

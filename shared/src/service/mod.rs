@@ -12,9 +12,11 @@ use crate::metrics::{Metric, Metrics};
 use crate::store::{Store, StoreError};
 use crate::time::Clock;
 
+pub mod approve;
 pub mod cancel;
 pub mod check;
 pub mod cleanup;
+pub mod customers;
 pub mod factors;
 mod fallback;
 pub mod idempotency;
@@ -26,6 +28,7 @@ pub mod status;
 #[cfg(test)]
 pub(crate) mod testing;
 
+pub use approve::approve;
 pub use cancel::cancel;
 pub use check::{Approval, CheckTarget, check};
 pub use cleanup::{CleanupReport, cleanup};

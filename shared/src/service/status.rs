@@ -2,7 +2,7 @@
 //! contact.
 
 use crate::domain::{
-    Channel, CodeState, VerificationId, VerificationRecord, VerificationState, VerificationStatus,
+    Channel, Destination, VerificationId, VerificationRecord, VerificationState, VerificationStatus,
 };
 
 use super::{Core, ServiceError};
@@ -18,6 +18,12 @@ pub struct StatusView {
     pub channel: Channel,
     /// The masked destination.
     pub to: String,
+    /// The destination, for a keyed caller that gave it.
+    pub destination: Destination,
+    /// When it was made (unix ms).
+    pub created_at: i64,
+    /// When it was approved (unix ms).
+    pub verified_at: Option<i64>,
     /// When its code expires (unix ms).
     pub expires_at: i64,
     /// Checks left.
@@ -56,19 +62,7 @@ pub(super) async fn record_and_status(
                 .and_then(|c| c.current)
                 .filter(|c| c.verification_id == *id)
             {
-                Some(code) => {
-                    let status = match code.state {
-                        CodeState::Approved => VerificationStatus::Approved,
-                        CodeState::Failed => VerificationStatus::Failed,
-                        CodeState::Canceled => VerificationStatus::Canceled,
-                        CodeState::Pending if code.expires_at <= now => VerificationStatus::Expired,
-                        CodeState::Pending if code.attempts >= code.max_attempts => {
-                            VerificationStatus::Locked
-                        }
-                        CodeState::Pending => VerificationStatus::Pending,
-                    };
-                    (status, code.attempts_remaining())
-                }
+                Some(code) => (code.status(now), code.attempts_remaining()),
                 None if record.expires_at <= now => (VerificationStatus::Expired, 0),
                 None => (VerificationStatus::Replaced, 0),
             }
@@ -84,8 +78,40 @@ pub(super) async fn record_and_status(
         status,
         channel: record.channel,
         to: record.destination.masked(),
+        destination: record.destination.clone(),
+        created_at: record.created_at,
+        verified_at: record.verified_at,
         expires_at: record.expires_at,
         attempts_remaining,
     };
     Ok((record, view))
+}
+
+/// The status of a destination's newest code, from its contact alone (one read): what a
+/// check by destination was about.
+pub async fn current_status(
+    core: &Core,
+    destination: &Destination,
+) -> Result<StatusView, ServiceError> {
+    let now = core.clock.now_ms();
+    let code = core
+        .store
+        .contact(destination)
+        .await?
+        .and_then(|c| c.current)
+        .ok_or(ServiceError::NotFound(
+            "no verification was sent to this destination",
+        ))?;
+    let status = code.status(now);
+    Ok(StatusView {
+        created_at: code.verification_id.created_at(),
+        attempts_remaining: code.attempts_remaining(),
+        verification_id: code.verification_id,
+        status,
+        channel: code.channel,
+        to: destination.masked(),
+        destination: destination.clone(),
+        verified_at: None,
+        expires_at: code.expires_at,
+    })
 }

@@ -7,8 +7,8 @@
 
 use crate::domain::{
     ApiKeyId, ApiKeyRecord, ChannelList, CodeHash, CodeRules, CodeState, ContactRecord,
-    ContactStatus, CurrentCode, Destination, EmailAddress, FactorState, FallbackState, Locale,
-    PersonName, PhoneNumber, SealedSecret, TotpFactor, VerificationId, VerificationRecord,
+    ContactStatus, CurrentCode, CustomerId, Destination, EmailAddress, FactorState, FallbackState,
+    Locale, PersonName, PhoneNumber, SealedSecret, TotpFactor, VerificationId, VerificationRecord,
     VerificationState,
 };
 use crate::store::*;
@@ -36,6 +36,7 @@ macro_rules! store_conformance {
             an_approval_verifies_the_contact_and_takes_it_out_of_cleanup,
             a_pending_code_is_cancelled_once_and_an_expiry_recorded_once,
             a_failed_delivery_makes_the_code_unusable_and_sets_the_cooldown,
+            an_approval_for_a_customer_makes_the_destination_its_verified_one,
             api_keys_are_added_once_listed_and_revoked,
             an_idempotency_key_is_claimed_replayed_refused_freed_and_taken_over,
             cleanup_pages_through_unverified_contacts_oldest_first,
@@ -101,6 +102,7 @@ pub fn first_send(to: &Destination, now: i64) -> SendWrite {
         state: CodeState::Pending,
         length: Some(6),
         channel: to.channel(),
+        customer: None,
     };
     SendWrite {
         contact: ContactRecord {
@@ -197,6 +199,7 @@ pub fn approval(to: &Destination, id: &VerificationId, by_id: bool, now: i64) ->
         id: id.clone(),
         by_id,
         now,
+        customer: None,
     }
 }
 

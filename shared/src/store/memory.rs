@@ -21,6 +21,7 @@ pub struct Records {
     clients: BTreeMap<String, ClientSends>,
     api_keys: BTreeMap<ApiKeyId, ApiKeyRecord>,
     factors: BTreeMap<String, TotpFactor>,
+    customers: BTreeMap<String, CustomerRecord>,
 }
 
 /// An operation that a test may slip a concurrent request in before.
@@ -244,6 +245,20 @@ impl Records {
         contact.verified_at = contact.verified_at.or(Some(approval.now));
         contact.verification_ids.clear();
         contact.version += 1;
+        if let Some(key) = &approval.customer {
+            let customer = self
+                .customers
+                .entry(key.as_str().to_owned())
+                .or_insert_with(|| CustomerRecord {
+                    key: key.clone(),
+                    phone: None,
+                    email: None,
+                });
+            match &approval.destination {
+                Destination::Sms(phone) => customer.phone = Some((phone.clone(), approval.now)),
+                Destination::Email(email) => customer.email = Some((email.clone(), approval.now)),
+            }
+        }
         if let Some(v) = self.verifications.get_mut(approval.id.as_str()) {
             v.state = VerificationState::Approved;
             v.verified_at = Some(approval.now);
@@ -452,6 +467,16 @@ impl RecordStore for MemoryStore {
 
     async fn verification(&self, id: &VerificationId) -> StoreResult<Option<VerificationRecord>> {
         self.with(None, |r| Ok(r.verifications.get(id.as_str()).cloned()))
+    }
+
+    async fn customer(&self, key: &CustomerKey) -> StoreResult<Option<CustomerRecord>> {
+        self.with(None, |r| Ok(r.customers.get(key.as_str()).cloned()))
+    }
+
+    async fn factor(&self, destination: &Destination) -> StoreResult<Option<TotpFactor>> {
+        self.with(None, |r| {
+            Ok(r.factors.get(&TotpFactor::key(destination)).cloned())
+        })
     }
 }
 

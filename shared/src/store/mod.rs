@@ -9,8 +9,8 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    ApiKeyId, ApiKeyRecord, ContactRecord, CurrentCode, Destination, FallbackState, TotpFactor,
-    VerificationId, VerificationRecord,
+    ApiKeyId, ApiKeyRecord, ContactRecord, CurrentCode, CustomerKey, CustomerRecord, Destination,
+    FallbackState, TotpFactor, VerificationId, VerificationRecord,
 };
 
 #[cfg(any(test, feature = "testing"))]
@@ -209,6 +209,8 @@ pub struct CodeApproval {
     pub by_id: bool,
     /// The time of the check (unix ms).
     pub now: i64,
+    /// The customer the code was sent for: its record gets the destination, verified now.
+    pub customer: Option<CustomerKey>,
 }
 
 /// An authenticator app's attempt limit: at most `max` wrong codes in a window of
@@ -322,6 +324,12 @@ pub trait RecordStore: Send + Sync {
 
     /// Reads a verification record.
     async fn verification(&self, id: &VerificationId) -> StoreResult<Option<VerificationRecord>>;
+
+    /// Reads what is known of a customer (its verified destinations).
+    async fn customer(&self, key: &CustomerKey) -> StoreResult<Option<CustomerRecord>>;
+
+    /// Reads a contact's authenticator-app factor.
+    async fn factor(&self, destination: &Destination) -> StoreResult<Option<TotpFactor>>;
 }
 
 /// Storing sends.
@@ -347,8 +355,9 @@ pub trait CheckStore: Send + Sync {
     async fn count_attempt(&self, attempt: &Attempt) -> StoreResult<AttemptOutcome>;
 
     /// Approves the code and verifies the contact, if that code is still current, pending
-    /// and unexpired at `now`; `by_id` records that the check named the verification.
-    /// `false` when another request changed it first.
+    /// and unexpired at `now`; `by_id` records that the check named the verification, and
+    /// a customer's record gets the destination (in the same transaction). `false` when
+    /// another request changed it first.
     async fn approve(&self, approval: &CodeApproval) -> StoreResult<bool>;
 
     /// Cancels the code if it is still the contact's current, pending code: both records

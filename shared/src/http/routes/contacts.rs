@@ -1,16 +1,17 @@
 //! `GET /contacts?phone=…&email=…` (keyed): whether, and when, each destination was
-//! verified, for an IVR that chooses where to send a PIN.
+//! verified, for an IVR that chooses where to send a PIN; `?customer_id=…`: the destinations
+//! verified for a customer.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Request, RequestExt};
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::domain::{Destination, EmailAddress, InputError, PhoneNumber};
+use crate::domain::{CustomerId, Destination, EmailAddress, InputError, PhoneNumber};
 use crate::http::auth::{caller, require_key};
 use crate::http::reply::Reply;
 use crate::http::{ApiError, App};
-use crate::service;
+use crate::service::{self, customers};
 use crate::time::rfc3339;
 
 #[derive(Serialize)]
@@ -31,8 +32,18 @@ struct ContactChannel {
 pub async fn get(app: &App, request: &Request) -> Result<Reply, ApiError> {
     let caller = caller(request, &app.core, &app.keys).await?;
     require_key(&caller, "Authorization")?;
-    let destinations = lookup_request(request, &app.core.config)?;
-    let found = service::lookup(&app.core, &destinations).await?;
+    let query = request.query_string_parameters();
+    let customer = query
+        .first("customer_id")
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    let found = match customer {
+        Some(raw) => customers::lookup(&app.core, &CustomerId::parse(raw)?).await?,
+        None => {
+            let destinations = lookup_request(request, &app.core.config)?;
+            service::lookup(&app.core, &destinations).await?
+        }
+    };
     Ok(Reply::new(
         StatusCode::OK,
         &Lookup {

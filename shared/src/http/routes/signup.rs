@@ -9,15 +9,15 @@ use serde::Serialize;
 use crate::channels::Sender;
 use crate::config::Config;
 use crate::domain::{
-    Channel, ChannelList, Destination, EmailAddress, Fallback, InputError, Locale, OtpCode,
-    PersonName, PhoneNumber, VerificationId,
+    Channel, ChannelList, CustomerId, Destination, EmailAddress, Fallback, InputError, Locale,
+    OtpCode, PersonName, PhoneNumber, VerificationId,
 };
-use crate::http::auth::{caller, require_key};
+use crate::http::auth::{caller, customer_id, require_key};
 use crate::http::fields::{Fields, idempotency_key, verification_id};
 use crate::http::reply::{Reply, read_submission};
 use crate::http::{ApiError, App};
 use crate::service::keys::Caller;
-use crate::service::{self, SendOptions, SendRequest};
+use crate::service::{self, SendOptions, SendRequest, customers};
 use crate::time::rfc3339;
 
 /// The `202` of a sign-up.
@@ -51,8 +51,19 @@ async fn sign_up_once(
     fields: &Fields,
 ) -> Result<Reply, ApiError> {
     let caller = caller(request, &app.core, &app.keys).await?;
+    sign_up_as(app, sender, request, &caller, fields).await
+}
+
+/// A sign-up by a caller already identified, under its `Idempotency-Key` if it has one.
+pub async fn sign_up_as(
+    app: &App,
+    sender: &dyn Sender,
+    request: &Request,
+    caller: &Caller,
+    fields: &Fields,
+) -> Result<Reply, ApiError> {
     let Some(key) = idempotency_key(request)? else {
-        return sign_up(app, sender, request, &caller, fields).await;
+        return sign_up(app, sender, request, caller, fields).await;
     };
     let scope = caller.key_id().map(|id| id.as_str());
     if let Some(first) =
@@ -60,7 +71,7 @@ async fn sign_up_once(
     {
         return Ok(Reply::from_stored(&first));
     }
-    let outcome = sign_up(app, sender, request, &caller, fields).await;
+    let outcome = sign_up(app, sender, request, caller, fields).await;
     let kept = outcome.as_ref().ok().map(Reply::to_stored);
     service::settle_idempotency_key(&app.core, scope, &key, kept.as_ref()).await;
     outcome
@@ -83,6 +94,12 @@ async fn sign_up(
             client,
             options,
         } => service::resend(core, hasher, sender, &id, locale, client, options).await?,
+        SignUp::Customer {
+            customer,
+            channel,
+            locale,
+            options,
+        } => customers::send(core, hasher, sender, &customer, channel, locale, options).await?,
     };
     Ok(Reply::new(
         StatusCode::ACCEPTED,
@@ -112,6 +129,18 @@ pub enum SignUp {
         /// The sending client, for the per-client limit.
         client: Option<String>,
         /// A keyed caller's settings for the new code.
+        options: SendOptions,
+    },
+    /// A code to a customer's verified phone number or email address (keyed): `customer_id`
+    /// and `channel`, with neither `phone` nor `email`.
+    Customer {
+        /// The customer.
+        customer: CustomerId,
+        /// How: `sms` (the default), `voice` or `email`.
+        channel: Channel,
+        /// The message language, if one was asked for.
+        locale: Option<Locale>,
+        /// A keyed caller's settings for the code.
         options: SendOptions,
     },
 }
@@ -159,6 +188,7 @@ pub fn send_options(fields: &Fields, caller: &Caller) -> Result<SendOptions, Api
         code_length,
         ttl_seconds,
         custom_code,
+        brand: None,
     })
 }
 
@@ -185,10 +215,9 @@ pub fn sign_up_request(
 ) -> Result<SignUp, ApiError> {
     let options = send_options(fields, caller)?;
     let client = client.filter(|_| *caller == Caller::Anonymous);
-    if fields.get("phone")?.is_none()
-        && fields.get("email")?.is_none()
-        && let Some(raw) = fields.get("verification_id")?
-    {
+    let customer = customer_id(fields, caller)?;
+    let no_destination = fields.get("phone")?.is_none() && fields.get("email")?.is_none();
+    if no_destination && let Some(raw) = fields.get("verification_id")? {
         return Ok(SignUp::Resend {
             id: verification_id(raw)?,
             locale: fields.get("locale")?.map(Locale::parse).transpose()?,
@@ -196,9 +225,23 @@ pub fn sign_up_request(
             options,
         });
     }
+    if no_destination && let Some(customer) = customer {
+        let channel = fields
+            .get("channel")?
+            .map(Channel::parse)
+            .transpose()?
+            .unwrap_or(Channel::Sms);
+        return Ok(SignUp::Customer {
+            customer,
+            channel,
+            locale: fields.get("locale")?.map(Locale::parse).transpose()?,
+            options,
+        });
+    }
     let mut send = send_request(fields, config)?;
     send.client = client;
     send.options = options;
+    send.customer = customer.map(|c| c.key());
     Ok(SignUp::Send(send))
 }
 
@@ -229,6 +272,7 @@ pub fn send_request(fields: &Fields, config: &Config) -> Result<SendRequest, Inp
         locale: fields.get("locale")?.map(Locale::parse).transpose()?,
         client: None,
         options: SendOptions::default(),
+        customer: None,
     })
 }
 

@@ -7,12 +7,13 @@ use serde::Serialize;
 
 use crate::channels::authenticator::{DIGITS, TotpCipher};
 use crate::config::Config;
-use crate::domain::{Channel, Destination, InputError, SubmittedCode};
-use crate::http::auth::caller;
+use crate::domain::{Channel, CustomerId, Destination, InputError, SubmittedCode};
+use crate::http::auth::{caller, customer_id};
 use crate::http::fields::{Fields, contact_destination, verification_id};
 use crate::http::reply::{Reply, read_submission};
 use crate::http::{ApiError, App};
-use crate::service::{self, Approval, CheckTarget, factors};
+use crate::service::keys::Caller;
+use crate::service::{self, Approval, CheckTarget, customers, factors};
 use crate::time::rfc3339;
 
 use super::totp::cipher;
@@ -42,12 +43,60 @@ async fn check(
     request: &Request,
     fields: &Fields,
 ) -> Result<Reply, ApiError> {
-    caller(request, &app.core, &app.keys).await?;
+    let caller = caller(request, &app.core, &app.keys).await?;
+    check_as(app, totp, &caller, fields).await
+}
+
+/// A check by a caller already identified.
+pub async fn check_as(
+    app: &App,
+    totp: Option<&TotpCipher>,
+    caller: &Caller,
+    fields: &Fields,
+) -> Result<Reply, ApiError> {
+    if let Some(customer) = customer_id(fields, caller)? {
+        return check_customer(app, totp, fields, &customer).await;
+    }
     if let Some((destination, code)) = app_check_request(fields, &app.core.config)? {
         let approval = factors::check(&app.core, cipher(totp)?, destination, &code).await?;
         return Ok(approved(approval, Some("totp")));
     }
     let (target, code) = check_request(fields, &app.core.config)?;
+    let approval = service::check(&app.core, &app.hasher, target, &code).await?;
+    Ok(approved(approval, None))
+}
+
+/// A check of the code sent to a customer's verified phone (`channel` `sms` or `voice`, the
+/// default) or email address (`email`), or of its authenticator app (`totp`).
+async fn check_customer(
+    app: &App,
+    totp: Option<&TotpCipher>,
+    fields: &Fields,
+    customer: &CustomerId,
+) -> Result<Reply, ApiError> {
+    for other in ["verification_id", "phone", "email"] {
+        if fields.get(other)?.is_some() {
+            return Err(InputError::InvalidField {
+                field: "customer_id",
+                message: format!("give customer_id or {other}, not both"),
+            }
+            .into());
+        }
+    }
+    let channel = fields
+        .get("channel")?
+        .map(Channel::parse)
+        .transpose()?
+        .unwrap_or(Channel::Sms);
+    let destination = customers::destination(&app.core, customer, channel).await?;
+    let raw = fields.get("code")?.unwrap_or_default();
+    if channel == Channel::Totp {
+        let code = SubmittedCode::parse_any(raw, DIGITS as u8)?;
+        let approval = factors::check(&app.core, cipher(totp)?, destination, &code).await?;
+        return Ok(approved(approval, Some("totp")));
+    }
+    let code = SubmittedCode::parse_any(raw, app.core.config.code_length)?;
+    let target = CheckTarget::Destination(destination);
     let approval = service::check(&app.core, &app.hasher, target, &code).await?;
     Ok(approved(approval, None))
 }

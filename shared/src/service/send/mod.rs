@@ -9,8 +9,8 @@ use std::time::Duration;
 use crate::channels::{self, Sender};
 use crate::config::Config;
 use crate::domain::{
-    Channel, CodeHasher, ContactRecord, Destination, Fallback, InputError, Locale, OtpCode,
-    PersonName, VerificationId, VerificationStatus, sha256_hex,
+    Channel, CodeHasher, ContactRecord, CustomerKey, Destination, Fallback, InputError, Locale,
+    OtpCode, PersonName, VerificationId, VerificationStatus, sha256_hex,
 };
 use crate::events::EventType;
 use crate::messages::MessageBuilder;
@@ -47,6 +47,9 @@ pub struct SendRequest {
     pub client: Option<String>,
     /// A keyed caller's settings for this code.
     pub options: SendOptions,
+    /// The customer it is sent for (a keyed caller's `customer_id`): its approval records
+    /// the destination as that customer's.
+    pub customer: Option<CustomerKey>,
 }
 
 /// A keyed caller's settings for one code (`docs/integrations/README.md`).
@@ -58,6 +61,9 @@ pub struct SendOptions {
     pub ttl_seconds: Option<u32>,
     /// A code the caller chose.
     pub custom_code: Option<OtpCode>,
+    /// The name the message gives, instead of `BRAND_NAME` (checked with
+    /// [`valid_brand`](crate::messages::valid_brand)).
+    pub brand: Option<String>,
 }
 
 impl SendRequest {
@@ -73,6 +79,7 @@ impl SendRequest {
             locale: None,
             client: None,
             options: SendOptions::default(),
+            customer: None,
         }
     }
 }
@@ -340,8 +347,9 @@ async fn deliver(
         tracing::info!(to = %destination.masked(), verification_id = %id, "test destination: no message sent");
         Ok(())
     } else {
+        let brand = plan.request.options.brand.as_deref();
         let messages = MessageBuilder::new(
-            &config.brand_name,
+            brand.unwrap_or(&config.brand_name),
             plan.ttl_seconds,
             config.webotp_domain.as_deref(),
         );
@@ -476,6 +484,7 @@ mod tests {
             code_length: Some(4),
             ttl_seconds: Some(120),
             custom_code: None,
+            brand: None,
         };
         let sent = h.send_with(&phone(), options).await.expect("sent");
         assert_eq!(sent.expires_at, h.clock.now_ms() + 120_000);

@@ -42,6 +42,7 @@ pub(super) fn prepare(
         state: CodeState::Pending,
         length: Some(plan.code_length),
         channel: request.channel,
+        customer: request.customer.clone(),
     };
     let (fallback, origin) =
         flow_progress(config, plan.flow, request, existing, &id, expires_at, now);
@@ -140,6 +141,7 @@ fn verification_record(
     };
     VerificationRecord {
         fallback: request.fallback.clone(),
+        customer: request.customer.clone(),
         ..VerificationRecord::pending(
             (id.clone(), request.destination.clone(), request.channel),
             now,

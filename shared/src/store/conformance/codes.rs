@@ -333,3 +333,71 @@ pub async fn a_failed_delivery_makes_the_code_unusable_and_sets_the_cooldown(sto
         VerificationState::Failed
     );
 }
+
+/// A code sent for a customer carries it (on the contact's code and on the verification), and
+/// its approval makes the destination the customer's verified one of its kind, in the same
+/// transaction; a newer approval of the same kind replaces it.
+pub async fn an_approval_for_a_customer_makes_the_destination_its_verified_one(store: &dyn Store) {
+    let customer = CustomerId::parse("ACCT-123456").expect("an id").key();
+    assert_eq!(ok(store.customer(&customer).await), None);
+    let for_customer = |to: &Destination, at: i64| {
+        let mut write = first_send(to, at);
+        if let Some(code) = write.contact.current.as_mut() {
+            code.customer = Some(customer.clone());
+        }
+        write.verification.customer = Some(customer.clone());
+        write
+    };
+    let approve = |to: &Destination, id: &VerificationId, at: i64| CodeApproval {
+        customer: Some(customer.clone()),
+        ..approval(to, id, true, at)
+    };
+    let phone_send = for_customer(&phone(1), T0);
+    ok(store.record_send(&phone_send).await);
+    let held = contact(store, &phone(1)).await;
+    assert_eq!(
+        held.current.and_then(|c| c.customer),
+        Some(customer.clone())
+    );
+    let id = phone_send.verification.id.clone();
+    assert_eq!(
+        verification(store, &id).await.customer,
+        Some(customer.clone())
+    );
+    assert!(ok(store
+        .approve(&approve(&phone(1), &id, T0 + 1_000))
+        .await));
+    let email_send = for_customer(&email(), T0 + 2_000);
+    ok(store.record_send(&email_send).await);
+    assert!(ok(store
+        .approve(&approve(&email(), &email_send.verification.id, T0 + 3_000))
+        .await));
+    let record = ok(store.customer(&customer).await).expect("the customer");
+    let phone_number = |d: Destination| match d {
+        Destination::Sms(p) => p,
+        Destination::Email(_) => unreachable!("a phone"),
+    };
+    let address = |d: Destination| match d {
+        Destination::Email(e) => e,
+        Destination::Sms(_) => unreachable!("an email"),
+    };
+    assert_eq!(record.phone, Some((phone_number(phone(1)), T0 + 1_000)));
+    assert_eq!(record.email, Some((address(email()), T0 + 3_000)));
+    // A new phone, verified later, is the customer's phone from then on.
+    let newer = for_customer(&phone(2), T0 + 4_000);
+    ok(store.record_send(&newer).await);
+    assert!(ok(store
+        .approve(&approve(&phone(2), &newer.verification.id, T0 + 5_000))
+        .await));
+    let record = ok(store.customer(&customer).await).expect("the customer");
+    assert_eq!(record.phone, Some((phone_number(phone(2)), T0 + 5_000)));
+    assert_eq!(record.email.map(|(_, at)| at), Some(T0 + 3_000));
+    // A refused approval changes no customer.
+    let other = CustomerId::parse("ACCT-999").expect("an id").key();
+    let refused = CodeApproval {
+        customer: Some(other.clone()),
+        ..approval(&phone(2), &newer.verification.id, true, T0 + 6_000)
+    };
+    assert!(!ok(store.approve(&refused).await));
+    assert_eq!(ok(store.customer(&other).await), None);
+}

@@ -309,9 +309,17 @@ pub async fn an_app_time_step_is_accepted_once_for_the_secret_that_was_checked(s
             .await),
         "another secret"
     );
+    assert_eq!(
+        ok(store.factor(&to).await),
+        Some(pending.clone()),
+        "as enrolled"
+    );
     assert!(ok(store
         .accept_totp(&accepted(&pending, 7, &approved))
         .await));
+    let active = ok(store.factor(&to).await).expect("the factor");
+    assert_eq!((active.state, active.last_step), (FactorState::Active, 7));
+    assert_eq!(ok(store.factor(&phone(9)).await), None);
     assert_eq!(verification(store, &approved.id).await, approved);
     for step in [7, 6] {
         let again = app_approval(&to, T0 + 6_000);

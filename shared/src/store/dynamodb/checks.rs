@@ -4,9 +4,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::items::{APPROVED_BY_ID, contact_from_item, contact_key, n, s, verification_key};
+use super::items::{
+    APPROVED_BY_ID, contact_from_item, contact_key, customer_key, n, s, verification_key,
+};
 use super::{DynamoStore, Returned};
-use crate::domain::{CodeState, ContactStatus, VerificationId, VerificationState};
+use crate::domain::{CodeState, ContactStatus, Destination, VerificationId, VerificationState};
 use crate::store::{
     Attempt, AttemptOutcome, CheckStore, CodeApproval, CodeRef, StoreError, StoreResult,
 };
@@ -74,6 +76,7 @@ impl CheckStore for DynamoStore {
             id,
             by_id,
             now,
+            customer,
         } = approval;
         let (by_id, now) = (*by_id, *now);
         let contact = self
@@ -106,7 +109,25 @@ impl CheckStore for DynamoStore {
         } else {
             verification
         };
-        self.transact_updates(vec![contact, verification]).await
+        let mut updates = vec![contact, verification];
+        if let Some(key) = customer {
+            // The customer's verified destination of this kind is now this one.
+            let (value, at) = match destination {
+                Destination::Sms(phone) => (phone.as_str(), "phone"),
+                Destination::Email(email) => (email.as_str(), "email"),
+            };
+            updates.push(
+                self.update(customer_key(key))
+                    .update_expression(format!(
+                        "SET {at} = :dest, {at}_at = :now, kind = :kind ADD ver :one"
+                    ))
+                    .expression_attribute_values(":dest", s(value))
+                    .expression_attribute_values(":now", n(now))
+                    .expression_attribute_values(":kind", s("customer"))
+                    .expression_attribute_values(":one", n(1)),
+            );
+        }
+        self.transact_updates(updates).await
     }
 
     async fn cancel(&self, code: &CodeRef, attempts: u32) -> StoreResult<bool> {

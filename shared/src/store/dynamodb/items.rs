@@ -8,9 +8,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::domain::{
     ApiKeyId, ApiKeyRecord, Channel, ChannelList, CodeHash, CodeState, ContactRecord,
-    ContactStatus, CurrentCode, Destination, EmailAddress, FactorState, Fallback, FallbackState,
-    Locale, PersonName, PhoneNumber, SealedSecret, TotpFactor, VerificationId, VerificationRecord,
-    VerificationState,
+    ContactStatus, CurrentCode, CustomerKey, CustomerRecord, Destination, EmailAddress,
+    FactorState, Fallback, FallbackState, Locale, PersonName, PhoneNumber, SealedSecret,
+    TotpFactor, VerificationId, VerificationRecord, VerificationState,
 };
 use crate::store::{ClientSends, StoreError};
 
@@ -25,6 +25,7 @@ pub(super) const CONTACT_PREFIX: &str = "C#";
 pub(super) const VERIFICATION_PREFIX: &str = "V#";
 pub(super) const IDEMPOTENCY_PREFIX: &str = "I#";
 pub(super) const CLIENT_PREFIX: &str = "IP#";
+pub(super) const CUSTOMER_PREFIX: &str = "CU#";
 pub(super) const UNVERIFIED_PARTITION: &str = "u";
 /// The one item that holds every API key, one attribute per key (`k_<id>`).
 pub(super) const API_KEYS_PK: &str = "KEYS";
@@ -99,6 +100,34 @@ pub(super) fn factor_to_item(f: &TotpFactor) -> Item {
     }
     item.insert("ver".into(), n(1));
     item
+}
+
+/// A customer's item (`CU#<hash of its id>`).
+pub(super) fn customer_key(key: &CustomerKey) -> AttributeValue {
+    s(format!("{CUSTOMER_PREFIX}{}", key.as_str()))
+}
+
+/// A customer's verified destinations (`phone`, `phone_at`, `email`, `email_at`).
+pub(super) fn customer_from_item(item: &Item) -> Result<CustomerRecord, StoreError> {
+    let r = Reader(item);
+    let pk = r.req_s("pk")?;
+    let key = CustomerKey::from_stored(pk.strip_prefix(CUSTOMER_PREFIX).unwrap_or(pk))
+        .ok_or_else(|| corrupt("malformed customer key"))?;
+    let phone = match r.opt_s("phone") {
+        None => None,
+        Some(e164) => Some((
+            PhoneNumber::from_e164(e164).map_err(corrupt)?,
+            r.req_n("phone_at")?,
+        )),
+    };
+    let email = match r.opt_s("email") {
+        None => None,
+        Some(address) => Some((
+            EmailAddress::parse(address).map_err(corrupt)?,
+            r.req_n("email_at")?,
+        )),
+    };
+    Ok(CustomerRecord { key, phone, email })
 }
 
 pub(super) fn verification_key(id: &VerificationId) -> AttributeValue {
@@ -256,6 +285,7 @@ pub(super) fn current_code_from(
             _ => CodeState::Pending,
         },
         length: r.opt_n("code_len")?,
+        customer: r.opt_s("code_cust").and_then(CustomerKey::from_stored),
         // Absent on codes stored before voice: they went by the destination's channel.
         channel: match r.opt_s("code_ch") {
             Some(channel) => Channel::parse(channel).map_err(corrupt)?,
@@ -331,6 +361,9 @@ pub(super) fn contact_to_item(c: &ContactRecord) -> Item {
             item.insert("code_len".into(), n(length));
         }
         item.insert("code_ch".into(), s(code.channel.as_str()));
+        if let Some(customer) = &code.customer {
+            item.insert("code_cust".into(), s(customer.as_str()));
+        }
     }
     if !c.verification_ids.is_empty() {
         item.insert(
@@ -379,6 +412,7 @@ pub(super) fn verification_from_item(item: &Item) -> Result<VerificationRecord, 
         final_attempts: r.opt_n("final_attempts")?,
         max_attempts: r.req_n("max_attempts")?,
         code_length: r.opt_n("code_len")?,
+        customer: r.opt_s("cust").and_then(CustomerKey::from_stored),
         fallback: match r.opt_s("fb_chs") {
             None => None,
             Some(list) => Some(
@@ -420,6 +454,9 @@ pub(super) fn verification_to_item(v: &VerificationRecord) -> Item {
     }
     if let Some(length) = v.code_length {
         item.insert("code_len".into(), n(length));
+    }
+    if let Some(customer) = &v.customer {
+        item.insert("cust".into(), s(customer.as_str()));
     }
     // Set when a record is written settled (an app's approval); later an update sets it.
     if let Some(attempts) = v.final_attempts {

@@ -13,7 +13,10 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_smithy_types::error::display::DisplayErrorContext;
 
-use crate::domain::{ContactRecord, Destination, VerificationId, VerificationRecord};
+use crate::domain::{
+    ContactRecord, CustomerKey, CustomerRecord, Destination, TotpFactor, VerificationId,
+    VerificationRecord,
+};
 use crate::store::{RecordStore, StoreError, StoreResult};
 
 mod checks;
@@ -23,7 +26,10 @@ pub mod items;
 mod keys;
 mod sends;
 
-use items::{Item, contact_from_item, contact_key, verification_from_item, verification_key};
+use items::{
+    Item, contact_from_item, contact_key, customer_from_item, customer_key, factor_from_item,
+    factor_key, verification_from_item, verification_key,
+};
 pub use items::{OUTCOME_RETENTION_MS, TTL_ATTRIBUTE, UNVERIFIED_INDEX};
 
 /// The DynamoDB implementation of the [`Store`](crate::store::Store).
@@ -205,31 +211,45 @@ pub(super) fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, Store
     r.map_err(|e| StoreError::Corrupt(format!("request builder: {e}")))
 }
 
+impl DynamoStore {
+    /// Reads one item, strongly consistent.
+    pub(super) async fn get(&self, key: AttributeValue, what: &str) -> StoreResult<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", key)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(what, &e))?;
+        Ok(out.item)
+    }
+}
+
 #[async_trait]
 impl RecordStore for DynamoStore {
     async fn contact(&self, destination: &Destination) -> StoreResult<Option<ContactRecord>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", contact_key(destination))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| unavailable("GetItem contact", &e))?;
-        out.item().map(contact_from_item).transpose()
+        let item = self
+            .get(contact_key(destination), "GetItem contact")
+            .await?;
+        item.as_ref().map(contact_from_item).transpose()
     }
 
     async fn verification(&self, id: &VerificationId) -> StoreResult<Option<VerificationRecord>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", verification_key(id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| unavailable("GetItem verification", &e))?;
-        out.item().map(verification_from_item).transpose()
+        let item = self
+            .get(verification_key(id), "GetItem verification")
+            .await?;
+        item.as_ref().map(verification_from_item).transpose()
+    }
+
+    async fn customer(&self, key: &CustomerKey) -> StoreResult<Option<CustomerRecord>> {
+        let item = self.get(customer_key(key), "GetItem customer").await?;
+        item.as_ref().map(customer_from_item).transpose()
+    }
+
+    async fn factor(&self, destination: &Destination) -> StoreResult<Option<TotpFactor>> {
+        let item = self.get(factor_key(destination), "GetItem factor").await?;
+        item.as_ref().map(factor_from_item).transpose()
     }
 }
