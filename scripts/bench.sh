@@ -77,7 +77,11 @@ for ((i = 0; ; i++)); do
 done
 
 cp "$root/bench/node/index.mjs" "$root/.tools/bench-node/index.mjs"
-export BENCH_MODE="$mode" BENCH_BIN_DIR="${BENCH_BIN_DIR:-$bin_dir}" BENCH_OUT="$state" BENCH_CA="$state/ca.crt"
+# The functions trust the throw-away CA through SSL_CERT_FILE, inside a bundle of the system's
+# roots: in AWS a start parses the system bundle (about 140 roots), and so does it here.
+cat /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt 2>/dev/null >"$state/ca-bundle.crt" || true
+cat "$state/ca.crt" >>"$state/ca-bundle.crt"
+export BENCH_MODE="$mode" BENCH_BIN_DIR="${BENCH_BIN_DIR:-$bin_dir}" BENCH_OUT="$state" BENCH_CA="$state/ca-bundle.crt"
 export TABLE_DEFINITION="$state/table.json"
 export NODE_BASELINE="$root/.tools/bench-node/index.mjs"
 export DDB_URL="http://127.0.0.1:$DDB_PORT" MOTO_URL="http://127.0.0.1:$MOTO_PORT"

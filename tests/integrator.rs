@@ -45,7 +45,7 @@ fn id_of(reply: &Reply) -> String {
 
 /// A key made straight in the table, as `scripts/keys.sh` does.
 async fn new_key(name: &str) -> (ApiKey, DynamoStore) {
-    let sdk = twostep::aws::sdk_config("tests").await;
+    let sdk = twostep::aws::sdk_config("tests");
     let table = std::env::var("TABLE_NAME").expect("TABLE_NAME is set by scripts/test.sh");
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
     let key = ApiKey::generate().expect("os rng");

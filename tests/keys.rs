@@ -11,7 +11,7 @@ use twostep::domain::{CodeHasher, OtpCode, SubmittedCode, VerificationId};
 
 #[tokio::test]
 async fn during_a_rotation_codes_hashed_with_the_previous_key_still_verify() {
-    let sdk = aws::sdk_config("tests").await;
+    let sdk = aws::sdk_config("tests");
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
     let name = format!(
         "twostep-test/rotation-{}",

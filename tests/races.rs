@@ -28,7 +28,7 @@ struct App {
 }
 
 async fn app(settings: &[(&str, &str)]) -> App {
-    let sdk = aws::sdk_config("tests").await;
+    let sdk = aws::sdk_config("tests");
     let table = fresh_table(&sdk).await;
     let mut vars: HashMap<String, String> = std::env::vars().collect();
     vars.insert("TABLE_NAME".into(), table.clone());
@@ -214,7 +214,7 @@ async fn a_refused_email_leaves_an_unusable_code_no_cooldown_and_a_retry_works()
     let mut config = (*refused.core.config).clone();
     config.email_from =
         EmailAddress::parse(&std::env::var("EMAIL_FROM").expect("EMAIL_FROM")).expect("valid");
-    let sdk = aws::sdk_config("tests").await;
+    let sdk = aws::sdk_config("tests");
     let working = App {
         sender: Arc::new(aws::sender(&sdk, &config)),
         core: Core {
@@ -242,7 +242,7 @@ const NOWHERE: &str = "http://127.0.0.1:1";
 #[tokio::test]
 async fn an_unreachable_database_is_a_retryable_503_and_sends_nothing() {
     let mut app = app(&[]).await;
-    let sdk = aws::sdk_config("tests").await;
+    let sdk = aws::sdk_config("tests");
     let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
         .endpoint_url(NOWHERE)
         .build();
@@ -263,7 +263,7 @@ async fn an_unreachable_database_is_a_retryable_503_and_sends_nothing() {
 #[tokio::test]
 async fn an_unreachable_sms_service_fails_the_send_cleanly_and_a_retry_works_at_once() {
     let app = app(&[]).await;
-    let sdk = aws::sdk_config("tests").await;
+    let sdk = aws::sdk_config("tests");
     let broken = App {
         core: app.core.clone(),
         hasher: app.hasher.clone(),
@@ -465,7 +465,7 @@ fn env_url(name: &str) -> String {
 
 /// `app`'s records, through a proxy to DynamoDB Local.
 async fn with_dynamodb_proxy(app: &App, proxy: &FaultProxy) -> App {
-    let sdk = aws::sdk_config("tests").await;
+    let sdk = aws::sdk_config("tests");
     let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
         .endpoint_url(&proxy.url)
         .build();
@@ -483,7 +483,7 @@ async fn with_dynamodb_proxy(app: &App, proxy: &FaultProxy) -> App {
 
 /// `app` delivering SMS and email through a proxy to the SNS/SES emulator.
 async fn with_delivery_proxy(app: &App, proxy: &FaultProxy) -> App {
-    let sdk = aws::sdk_config("tests").await;
+    let sdk = aws::sdk_config("tests");
     let sender = AwsSender::new(
         aws_sdk_sns::Client::from_conf(
             aws_sdk_sns::config::Builder::from(&sdk)

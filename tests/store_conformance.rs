@@ -6,7 +6,7 @@ use twostep::store::dynamodb::DynamoStore;
 use twostep_tests::fresh_table;
 
 async fn dynamo_store() -> DynamoStore {
-    let sdk = twostep::aws::sdk_config("tests").await;
+    let sdk = twostep::aws::sdk_config("tests");
     let table = fresh_table(&sdk).await;
     DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table)
 }

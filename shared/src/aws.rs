@@ -3,8 +3,20 @@
 
 use std::sync::Arc;
 
-use aws_config::{AppName, BehaviorVersion};
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
+use aws_config::identity::IdentityCache;
+use aws_config::retry::RetryConfig;
+use aws_config::{AppName, BehaviorVersion, Region};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_runtime::env_config::EnvConfigValue;
+use aws_smithy_async::rt::sleep::{SharedAsyncSleep, TokioSleep};
+use aws_smithy_async::time::SharedTimeSource;
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::{Builder, ConnectorBuilder, tls};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_types::os_shim_internal::Env;
+use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 
 use crate::channels::AwsSender;
 use crate::channels::authenticator::{self, TotpCipher};
@@ -16,17 +28,88 @@ use crate::service::Core;
 use crate::store::dynamodb::DynamoStore;
 use crate::time::SystemClock;
 
-/// Loads the SDK configuration once. Endpoints come from the standard
-/// `AWS_ENDPOINT_URL*` variables, so local emulators need no code. `function` names the
-/// caller in the user agent (`app/twostep-send`), so CloudTrail, and the local tests that
-/// check each function's permissions, can tell which function made a call.
-pub async fn sdk_config(function: &str) -> aws_config::SdkConfig {
-    let loader = aws_config::defaults(BehaviorVersion::latest());
-    let loader = match AppName::new(format!("twostep-{function}")) {
+/// The SDK configuration of a function, built from the variables Lambda sets: the region
+/// (`AWS_REGION`), the execution role's credentials (`AWS_ACCESS_KEY_ID`, …) and, for local
+/// emulators, the standard `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`, with the SDK's
+/// standard retries. Nothing else is looked for: no profile files, no instance metadata,
+/// no web-identity or container credentials, so the functions link none of those providers
+/// (nor the STS client they need) and start without the file and network probes of the
+/// default chain. `function` names the caller in the user agent (`app/twostep-send`), so
+/// CloudTrail, and the local tests that check each function's permissions, can tell which
+/// function made a call. Tools run by people use [`sdk_config_from_defaults`].
+pub fn sdk_config(function: &str) -> aws_config::SdkConfig {
+    let mut builder = aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(
+            ["AWS_REGION", "AWS_DEFAULT_REGION"]
+                .into_iter()
+                .find_map(|name| std::env::var(name).ok().filter(|r| !r.is_empty()))
+                .map(Region::new),
+        )
+        .credentials_provider(SharedCredentialsProvider::new(
+            EnvironmentVariableCredentialsProvider::new(),
+        ))
+        .identity_cache(IdentityCache::lazy().build())
+        .retry_config(RetryConfig::standard())
+        .sleep_impl(SharedAsyncSleep::new(TokioSleep::new()))
+        .time_source(SharedTimeSource::default())
+        .http_client(http_client())
+        .service_config(EndpointVariables);
+    if let Ok(name) = AppName::new(format!("twostep-{function}")) {
+        builder = builder.app_name(name);
+    }
+    if let Some(url) = std::env::var("AWS_ENDPOINT_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        builder = builder.endpoint_url(url);
+    }
+    builder.build()
+}
+
+/// The SDK's full default configuration chain (profiles, SSO-less credential providers,
+/// instance metadata), for tools that people run with their own credentials (`keys.sh`).
+pub async fn sdk_config_from_defaults(tool: &str) -> aws_config::SdkConfig {
+    let loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client());
+    let loader = match AppName::new(format!("twostep-{tool}")) {
         Ok(name) => loader.app_name(name),
         Err(_) => loader,
     };
     loader.load().await
+}
+
+/// `AWS_ENDPOINT_URL_<SERVICE>` (e.g. `AWS_ENDPOINT_URL_DYNAMODB`) for each client, as the
+/// SDK's own loader reads it, without its profile-file half.
+#[derive(Debug)]
+struct EndpointVariables;
+
+impl LoadServiceConfig for EndpointVariables {
+    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+        let env = Env::real();
+        EnvConfigValue::new()
+            .env(key.env())
+            .service_id(key.service_id())
+            .load(&env, None)
+            .map(|(value, _)| value.into_owned())
+    }
+}
+
+/// The SDK's HTTP client: hyper 1 and rustls, with ring's cryptography (the SDK's default
+/// client is the same with aws-lc, whose C library is twice the code of the rest of a
+/// function's dependencies put together), the system's root certificates, and the
+/// `HTTPS_PROXY`/`NO_PROXY` variables as the default client reads them.
+pub fn http_client() -> SharedHttpClient {
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
 }
 
 /// The core over DynamoDB, the system clock, EMF metrics and (with `EVENT_BUS_NAME`)

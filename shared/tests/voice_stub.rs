@@ -325,7 +325,7 @@ async fn child_places_the_calls() {
         config.voice_origination_identity.as_deref(),
         Some(ORIGINATION)
     );
-    let sdk = aws::sdk_config("voice-test").await;
+    let sdk = aws::sdk_config("voice-test");
     let sender = aws::sender(&sdk, &config);
     let call = message(&config);
     sender

@@ -7,7 +7,7 @@ use twostep::{Config, aws};
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = Config::from_env()?;
-    let sdk = aws::sdk_config(env!("CARGO_PKG_NAME")).await;
+    let sdk = aws::sdk_config(env!("CARGO_PKG_NAME"));
     let hasher = aws::code_hasher(&sdk, &config).await?;
     let sender = Arc::new(aws::sender(&sdk, &config));
     let app = send::App {

@@ -5,7 +5,7 @@ use twostep::{Config, aws};
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = Config::from_env()?;
-    let sdk = aws::sdk_config(env!("CARGO_PKG_NAME")).await;
+    let sdk = aws::sdk_config(env!("CARGO_PKG_NAME"));
     // Both keys at once: a cold start waits for one Secrets Manager round trip, not two.
     let (hasher, totp) = tokio::join!(aws::code_hasher(&sdk, &config), async {
         match &config.totp_key_secret_id {

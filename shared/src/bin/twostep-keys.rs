@@ -56,7 +56,7 @@ async fn run(mut args: Vec<String>) -> Result<(), KeysError> {
     }
     let table =
         table.ok_or_else(|| KeysError::Usage("give --table NAME or set TABLE_NAME".into()))?;
-    let sdk = aws::sdk_config("keys").await;
+    let sdk = aws::sdk_config_from_defaults("keys").await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table.clone());
     let now = SystemClock.now_ms();
     match args

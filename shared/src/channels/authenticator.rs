@@ -4,11 +4,11 @@
 
 use std::fmt::{self, Write as _};
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, NONCE_LEN, Nonce, RandomizedNonceKey};
 use hmac::{Hmac, Mac};
 use qrcode::{Color, EcLevel, QrCode};
 use rand::TryRng;
 use rand::rngs::SysRng;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq, CtOption};
 use totp_rs::{Algorithm, TOTP};
@@ -235,7 +235,7 @@ pub struct TotpCipher {
 /// An AES-256-GCM key derived from key material, and its fingerprint.
 struct SealingKey {
     id: String,
-    key: RandomizedNonceKey,
+    key: LessSafeKey,
 }
 
 impl SealingKey {
@@ -248,7 +248,8 @@ impl SealingKey {
         let mut derived = Zeroizing::new([0u8; 32]);
         derived.copy_from_slice(&mac.finalize().into_bytes());
         let id = hex(&Sha256::digest(derived.as_slice())[..8]);
-        let key = RandomizedNonceKey::new(&AES_256_GCM, derived.as_slice())
+        let key = UnboundKey::new(&AES_256_GCM, derived.as_slice())
+            .map(LessSafeKey::new)
             .unwrap_or_else(|_| unreachable!("AES-256-GCM takes a 32-byte key"));
         Self { id, key }
     }
@@ -274,13 +275,22 @@ impl TotpCipher {
     pub fn seal(&self, secret: &TotpSecret, context: &str) -> Result<SealedSecret, TotpError> {
         let mut in_out = Zeroizing::new(Vec::with_capacity(SECRET_LEN + TAG_LEN));
         in_out.extend_from_slice(&secret.0);
-        let nonce = self
-            .current
+        // A random 96-bit nonce from the OS CSPRNG: one key seals at most a few secrets per
+        // factor and rotation, far below the 2^32 messages random GCM nonces allow.
+        let mut nonce = [0u8; NONCE_LEN];
+        SysRng
+            .try_fill_bytes(&mut nonce)
+            .map_err(|_| TotpError::Seal)?;
+        self.current
             .key
-            .seal_in_place_append_tag(Aad::from(context.as_bytes()), &mut *in_out)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(context.as_bytes()),
+                &mut *in_out,
+            )
             .map_err(|_| TotpError::Seal)?;
         let mut bytes = Vec::with_capacity(NONCE_LEN + in_out.len());
-        bytes.extend_from_slice(nonce.as_ref());
+        bytes.extend_from_slice(&nonce);
         bytes.extend_from_slice(&in_out);
         Ok(SealedSecret {
             key_id: self.current.id.clone(),
@@ -547,6 +557,23 @@ mod tests {
         assert_ne!(again.bytes[..NONCE_LEN], sealed.bytes[..NONCE_LEN]);
         assert_ne!(again.bytes, sealed.bytes);
     }
+
+    #[test]
+    fn a_secret_sealed_by_an_earlier_build_still_opens() {
+        // Sealed by the build that used aws-lc's AES-256-GCM: nonce ‖ ciphertext ‖ tag.
+        let sealed = SealedSecret {
+            key_id: "023ff7b587f224c4".to_owned(),
+            bytes: (0..KAT_SEALED.len() / 2)
+                .map(|i| u8::from_str_radix(&KAT_SEALED[2 * i..2 * i + 2], 16).expect("hex"))
+                .collect(),
+        };
+        let cipher = TotpCipher::new(KEY_A, None);
+        assert_eq!(cipher.current_key_id(), sealed.key_id);
+        assert_eq!(cipher.open(&sealed, CONTEXT).expect("opens"), rfc_secret());
+        assert!(cipher.open(&sealed, "T#sms#+12025550124").is_err());
+    }
+
+    const KAT_SEALED: &str = "1346626a8e587d172f534c6c34db9212a61ad2f5d893057056de32692de26bce4d3ba6333d2daf46bfab59ede082605b";
 
     #[test]
     fn after_a_rotation_old_secrets_open_with_the_previous_key() {
