@@ -37,7 +37,10 @@ export TWOSTEP_TABLE_DEFINITION="$state/table.json" TWOSTEP_TEMPLATE_JSON="$stat
 export TWOSTEP_FUNCTIONS_LOG="$state/functions.log"
 # One API key for the integrator tests and the examples in docs/integrations/.
 TWOSTEP_API_KEY=$(DDB_PORT="$DDB_PORT" "$root/scripts/keys.sh" --local create test-suite)
-export TWOSTEP_API_KEY
+# A key with two scopes and its own send limit (tests/scopes.rs), made the way a user makes one.
+TWOSTEP_LIMITED_KEY=$(DDB_PORT="$DDB_PORT" "$root/scripts/keys.sh" --local create limited --scopes send,status --max-sends 2)
+export TWOSTEP_API_KEY TWOSTEP_LIMITED_KEY
+DDB_PORT="$DDB_PORT" "$root/scripts/keys.sh" --local list
 echo "== integration tests (logs in .local/test/)"
 cargo test --no-fail-fast -p twostep-tests
 

@@ -10,7 +10,7 @@ use twostep::store::KeyStore;
 use twostep::store::dynamodb::DynamoStore;
 use twostep_tests::{
     Api, Reply, api_key, code_in, events_of, last_sms_code, sign_up_by_sms, sms_to, unique_email,
-    unique_phone, wrong_code, wrong_then_right_by_phone,
+    unique_phone, with_key, wrong_code, wrong_then_right_by_phone,
 };
 
 fn bearer(key: &str) -> String {
@@ -19,17 +19,6 @@ fn bearer(key: &str) -> String {
 
 async fn keyed(api: &Api, method: Method, path: &str, body: Option<Value>) -> Reply {
     with_key(api, &api_key(), method, path, body).await
-}
-
-async fn with_key(api: &Api, key: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
-    let auth = bearer(key);
-    api.request(
-        method,
-        path,
-        &[("authorization", &auth)],
-        body.map(|b| ("application/json", b.to_string())),
-    )
-    .await
 }
 
 async fn keyed_signup(api: &Api, body: Value) -> Reply {

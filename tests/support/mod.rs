@@ -14,7 +14,8 @@ use aws_sdk_dynamodb::types::{
 use rand::RngExt;
 use serde_json::Value;
 
-fn env(name: &str) -> String {
+/// A variable that `scripts/test.sh` sets; a clear panic when it is missing.
+pub fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: run the integration tests with ./scripts/test.sh, which starts the local stack")
     })
@@ -440,4 +441,58 @@ pub async fn fresh_table(sdk: &aws_config::SdkConfig) -> String {
         .await
         .expect("DynamoDB Local creates the table");
     name
+}
+
+/// Just over the stack's cooldown (`RESEND_COOLDOWN_SECONDS=1`).
+pub async fn after_cooldown() {
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+}
+
+/// The `verification_id` of an answer.
+pub fn id_of(reply: &Reply) -> String {
+    reply.json["verification_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no verification id: {reply:?}"))
+        .to_owned()
+}
+
+/// Asserts an answer's status and problem `code`.
+pub fn assert_problem(reply: &Reply, status: u16, code: &str) {
+    assert_eq!((reply.status, reply.code()), (status, code), "{reply:?}");
+}
+
+/// The `(type, channel)` of each event.
+pub fn kinds(events: &[Value]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .map(|e| {
+            let text = |name: &str| e["detail"][name].as_str().unwrap_or("").to_owned();
+            (text("type"), text("channel"))
+        })
+        .collect()
+}
+
+/// `GET /verifications/{id}`, expecting 200.
+pub async fn status_of(api: &Api, id: &str) -> Reply {
+    let r = api.get(&format!("/verifications/{id}")).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    r
+}
+
+/// A request with `Authorization: Bearer <key>` and, if given, a JSON body.
+pub async fn with_key(
+    api: &Api,
+    key: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Reply {
+    let auth = format!("Bearer {key}");
+    api.request(
+        method,
+        path,
+        &[("authorization", &auth)],
+        body.map(|b| ("application/json", b.to_string())),
+    )
+    .await
 }

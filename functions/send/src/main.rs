@@ -1,6 +1,5 @@
 use std::sync::Arc;
 
-use lambda_http::{run, service_fn};
 use twostep::{Config, aws};
 
 #[tokio::main]
@@ -18,5 +17,5 @@ async fn main() -> Result<(), lambda_http::Error> {
         },
         sender,
     };
-    run(service_fn(|request| send::handle(&app, request))).await
+    twostep::http::lambda::serve(|request| send::handle(&app, request)).await
 }

@@ -1,4 +1,3 @@
-use lambda_http::{run, service_fn};
 use twostep::{Config, aws};
 
 #[tokio::main]
@@ -21,5 +20,5 @@ async fn main() -> Result<(), lambda_http::Error> {
         },
         totp: totp?,
     };
-    run(service_fn(|request| verify::handle(&app, request))).await
+    twostep::http::lambda::serve(|request| verify::handle(&app, request)).await
 }

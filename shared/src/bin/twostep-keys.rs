@@ -1,23 +1,27 @@
 //! Creates, lists and revokes API keys in a twostep table (`docs/integrations/README.md`).
 //!
 //! ```text
-//! twostep-keys [--table NAME] create NAME   prints the new key, once
+//! twostep-keys [--table NAME] create NAME [--scopes LIST] [--max-sends N]
+//!                                           prints the new key, once
 //! twostep-keys [--table NAME] list
 //! twostep-keys [--table NAME] revoke ID
 //! ```
 //!
 //! The table is `--table` or `TABLE_NAME`; credentials, region and endpoint come from the
-//! usual AWS variables and profile. Only the key's SHA-256 is stored.
+//! usual AWS variables and profile. Only the key's SHA-256 is stored. `--scopes` takes a
+//! comma-separated list of send, check, status, cancel, lookup, options (default: all);
+//! `--max-sends` limits the codes the key may send per `SEND_WINDOW_SECONDS` (default: no
+//! limit of its own).
 
 use std::process::ExitCode;
 
 use twostep::aws;
-use twostep::domain::{ApiKey, ApiKeyId, ApiKeyRecord};
+use twostep::domain::{ApiKey, ApiKeyId, ApiKeyRecord, MAX_SENDS_PER_KEY_LIMIT, Scopes};
 use twostep::store::dynamodb::DynamoStore;
 use twostep::store::{KeyStore, StoreError};
 use twostep::time::{Clock, SystemClock, rfc3339};
 
-const USAGE: &str = "usage: twostep-keys [--table NAME] create NAME | list | revoke ID";
+const USAGE: &str = "usage: twostep-keys [--table NAME] create NAME [--scopes send,check,status,cancel,lookup,options] [--max-sends N] | list | revoke ID";
 
 #[derive(Debug, thiserror::Error)]
 enum KeysError {
@@ -65,19 +69,25 @@ async fn run(mut args: Vec<String>) -> Result<(), KeysError> {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["create", name] => {
+        ["create", name, options @ ..] => {
             let name = name.trim();
             if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
                 return Err(KeysError::Usage(
                     "a key's name is 1 to 64 printable characters".into(),
                 ));
             }
+            let (scopes, max_sends) = create_options(options)?;
             let key = ApiKey::generate().map_err(|e| KeysError::Random(e.to_string()))?;
-            store
-                .add_api_key(&ApiKeyRecord::new(&key, name, now))
-                .await?;
+            let record = ApiKeyRecord {
+                scopes,
+                max_sends,
+                ..ApiKeyRecord::new(&key, name, now)
+            };
+            store.add_api_key(&record).await?;
+            let limit =
+                max_sends.map_or_else(String::new, |n| format!(", at most {n} sends per window"));
             eprintln!(
-                "created key {} ({name}) in {table}; it is shown only now:",
+                "created key {} ({name}; scopes {scopes}{limit}) in {table}; it is shown only now:",
                 key.id()
             );
             println!("{}", key.reveal());
@@ -85,14 +95,21 @@ async fn run(mut args: Vec<String>) -> Result<(), KeysError> {
         ["list"] => {
             let mut keys = store.api_keys().await?;
             keys.sort_by_key(|k| k.created_at);
-            println!("{:<12}  {:<20}  {:<20}  revoked", "id", "name", "created");
+            println!(
+                "{:<12}  {:<20}  {:<20}  {:<9}  {:<38}  revoked",
+                "id", "name", "created", "max sends", "scopes"
+            );
             for k in keys {
                 let revoked = k.revoked_at.map(rfc3339).unwrap_or_else(|| "-".into());
+                let max = k
+                    .max_sends
+                    .map_or_else(|| "-".to_owned(), |n| n.to_string());
                 println!(
-                    "{:<12}  {:<20}  {:<20}  {revoked}",
+                    "{:<12}  {:<20}  {:<20}  {max:<9}  {:<38}  {revoked}",
                     k.id,
                     k.name,
-                    rfc3339(k.created_at)
+                    rfc3339(k.created_at),
+                    k.scopes.to_string()
                 );
             }
         }
@@ -107,4 +124,72 @@ async fn run(mut args: Vec<String>) -> Result<(), KeysError> {
         _ => return Err(KeysError::Usage("unknown command".into())),
     }
     Ok(())
+}
+
+/// `create`'s options: `--scopes LIST` (default: every scope) and `--max-sends N`.
+fn create_options(mut args: &[&str]) -> Result<(Scopes, Option<u32>), KeysError> {
+    let (mut scopes, mut max_sends) = (None, None);
+    while let [flag, value, rest @ ..] = args {
+        match *flag {
+            "--scopes" if scopes.is_none() => {
+                scopes = Some(Scopes::parse(value).ok_or_else(|| {
+                    KeysError::Usage(format!(
+                        "'{value}' is not a list of send, check, status, cancel, lookup, options (each once)"
+                    ))
+                })?);
+            }
+            "--max-sends" if max_sends.is_none() => {
+                let n = value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=MAX_SENDS_PER_KEY_LIMIT).contains(n))
+                    .ok_or_else(|| {
+                        KeysError::Usage(format!(
+                            "--max-sends takes a whole number from 1 to {MAX_SENDS_PER_KEY_LIMIT}"
+                        ))
+                    })?;
+                max_sends = Some(n);
+            }
+            other => {
+                return Err(KeysError::Usage(format!(
+                    "unknown or repeated option '{other}'"
+                )));
+            }
+        }
+        args = rest;
+    }
+    if let [extra, ..] = args {
+        return Err(KeysError::Usage(format!("'{extra}' needs a value")));
+    }
+    Ok((scopes.unwrap_or(Scopes::ALL), max_sends))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use twostep::domain::Scope;
+
+    #[test]
+    fn create_takes_scopes_and_a_send_limit_once_each() {
+        assert_eq!(create_options(&[]).ok(), Some((Scopes::ALL, None)));
+        let (scopes, max) =
+            create_options(&["--max-sends", "50", "--scopes", "check,status"]).expect("options");
+        assert_eq!(max, Some(50));
+        assert!(scopes.contains(Scope::Check) && !scopes.contains(Scope::Send));
+        for bad in [
+            &["--scopes"][..],
+            &["--scopes", "admin"],
+            &["--scopes", ""],
+            &["--max-sends", "0"],
+            &["--max-sends", "-1"],
+            &["--max-sends", "ten"],
+            &["--max-sends", "1", "--max-sends", "2"],
+            &["--limit", "2"],
+        ] {
+            assert!(
+                matches!(create_options(bad), Err(KeysError::Usage(_))),
+                "{bad:?}"
+            );
+        }
+    }
 }

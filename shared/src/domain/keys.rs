@@ -94,7 +94,109 @@ impl fmt::Debug for ApiKey {
     }
 }
 
-/// A stored key: its id, hash, name and life.
+/// What a key may do: one scope per kind of call (`docs/integrations/README.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Send codes: sign-up, resend, a customer's send, and the adapters' sends.
+    Send,
+    /// Check codes (also an authenticator app's), and approve a verification.
+    Check,
+    /// Read a verification's status.
+    Status,
+    /// Cancel a verification.
+    Cancel,
+    /// Look contacts up (`GET /contacts`, Genesys IA's verified methods).
+    Lookup,
+    /// The keyed settings of a send (`code_length`, `ttl_seconds`, `custom_code`, a brand)
+    /// and of an enrolment (`replace`).
+    Options,
+}
+
+impl Scope {
+    /// Every scope, in the order they are listed.
+    pub const ALL: [Scope; 6] = [
+        Scope::Send,
+        Scope::Check,
+        Scope::Status,
+        Scope::Cancel,
+        Scope::Lookup,
+        Scope::Options,
+    ];
+
+    /// The scope's name, as `keys.sh` takes it and a `403 scope_required` names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Send => "send",
+            Scope::Check => "check",
+            Scope::Status => "status",
+            Scope::Cancel => "cancel",
+            Scope::Lookup => "lookup",
+            Scope::Options => "options",
+        }
+    }
+
+    /// A scope by its name.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// A set of scopes; never empty once parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scopes(u8);
+
+impl Scopes {
+    /// Every scope: a key made without `--scopes`, and every key made before scopes existed.
+    pub const ALL: Scopes = Scopes(0b11_1111);
+
+    /// A comma-separated list (`send,check`), each name once at most; `None` for an empty
+    /// list, an unknown name or a repeated one.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::from_names(raw.split(',').map(str::trim))
+    }
+
+    /// The scopes of these names; `None` as [`Scopes::parse`].
+    pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<Self> {
+        let mut bits = 0u8;
+        for name in names {
+            let bit = Scope::parse(name)?.bit();
+            if bits & bit != 0 {
+                return None;
+            }
+            bits |= bit;
+        }
+        (bits != 0).then_some(Self(bits))
+    }
+
+    /// Whether the set holds `scope`.
+    pub fn contains(self, scope: Scope) -> bool {
+        self.0 & scope.bit() != 0
+    }
+
+    /// The scopes' names, in [`Scope::ALL`]'s order.
+    pub fn names(self) -> Vec<&'static str> {
+        Scope::ALL
+            .into_iter()
+            .filter(|s| self.contains(*s))
+            .map(Scope::as_str)
+            .collect()
+    }
+}
+
+impl fmt::Display for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.names().join(","))
+    }
+}
+
+/// The most sends a key may make per send window (`keys.sh create NAME --max-sends N`).
+pub const MAX_SENDS_PER_KEY_LIMIT: u32 = 10_000_000;
+
+/// A stored key: its id, hash, name, life, scopes and send limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyRecord {
     /// The public id.
@@ -107,10 +209,14 @@ pub struct ApiKeyRecord {
     pub created_at: i64,
     /// When it was revoked (unix ms), if it was.
     pub revoked_at: Option<i64>,
+    /// What it may do.
+    pub scopes: Scopes,
+    /// The most codes it may send per `SEND_WINDOW_SECONDS`; `None`: no limit of its own.
+    pub max_sends: Option<u32>,
 }
 
 impl ApiKeyRecord {
-    /// The record of a new key.
+    /// The record of a new key with every scope and no send limit of its own.
     pub fn new(key: &ApiKey, name: &str, now: i64) -> Self {
         Self {
             id: key.id().clone(),
@@ -118,6 +224,8 @@ impl ApiKeyRecord {
             name: name.to_owned(),
             created_at: now,
             revoked_at: None,
+            scopes: Scopes::ALL,
+            max_sends: None,
         }
     }
 
@@ -158,6 +266,25 @@ mod tests {
             ..record
         };
         assert!(!revoked.accepts(&key));
+    }
+
+    #[test]
+    fn scopes_parse_from_their_names_once_each_and_print_in_order() {
+        let s = Scopes::parse("check, send").expect("parses");
+        assert!(s.contains(Scope::Send) && s.contains(Scope::Check));
+        assert!(!s.contains(Scope::Lookup) && !s.contains(Scope::Options));
+        assert_eq!(s.to_string(), "send,check");
+        assert_eq!(
+            Scopes::parse("send,check,status,cancel,lookup,options"),
+            Some(Scopes::ALL)
+        );
+        for bad in ["", "send,", "Send", "send,send", "admin", "send check"] {
+            assert_eq!(Scopes::parse(bad), None, "{bad:?}");
+        }
+        for scope in Scope::ALL {
+            assert_eq!(Scope::parse(scope.as_str()), Some(scope));
+            assert!(Scopes::ALL.contains(scope));
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub use destination::{Channel, Country, Destination, EmailAddress, PhoneNumber};
 pub use factor::{FactorState, SealedSecret, TotpFactor};
 pub use fallback::{ChannelList, Fallback, FallbackState};
 pub use fields::{CustomerId, CustomerKey, CustomerRecord, IdempotencyKey, Locale, PersonName};
-pub use keys::{ApiKey, ApiKeyId, ApiKeyRecord};
+pub use keys::{ApiKey, ApiKeyId, ApiKeyRecord, MAX_SENDS_PER_KEY_LIMIT, Scope, Scopes};
 
 /// Why a piece of input was refused; each variant names the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -3,7 +3,8 @@
 use lambda_http::Request;
 use lambda_http::http::header;
 
-use crate::domain::{ApiKey, CustomerId};
+use crate::domain::{ApiKey, CustomerId, Scope};
+use crate::service::KeyLimit;
 use crate::service::keys::{Caller, KeyRing};
 use crate::service::{Core, ServiceError};
 
@@ -41,26 +42,34 @@ pub fn api_key_or_bare(request: &Request) -> Result<Option<ApiKey>, ApiError> {
     }
 }
 
-/// Who is calling, by [`api_key_or_bare`]: keyed, or `403 key_required`.
+/// Who is calling, by [`api_key_or_bare`], for a call that needs `scope`: keyed, or
+/// `403 key_required`.
 pub async fn keyed_caller_or_bare(
     request: &Request,
     core: &Core,
     keys: &KeyRing,
+    scope: Scope,
 ) -> Result<Caller, ApiError> {
     let caller = match api_key_or_bare(request)? {
         None => Caller::Anonymous,
-        Some(key) => keys.authenticate(core, &key).await?,
+        Some(key) => keys.authenticate(core, &key, scope).await?,
     };
     require_key(&caller, "Authorization")?;
     Ok(caller)
 }
 
-/// Who is calling: anonymous without `Authorization`, keyed with a valid key; a key that is
-/// not valid is an error on every route.
-pub async fn caller(request: &Request, core: &Core, keys: &KeyRing) -> Result<Caller, ApiError> {
+/// Who is calling, for a call that needs `scope`: anonymous without `Authorization`, keyed
+/// with a valid key that has the scope; a key that is not valid is `401 invalid_key`, one
+/// without the scope `403 scope_required`, on every route.
+pub async fn caller(
+    request: &Request,
+    core: &Core,
+    keys: &KeyRing,
+    scope: Scope,
+) -> Result<Caller, ApiError> {
     match api_key(request)? {
         None => Ok(Caller::Anonymous),
-        Some(key) => Ok(keys.authenticate(core, &key).await?),
+        Some(key) => Ok(keys.authenticate(core, &key, scope).await?),
     }
 }
 
@@ -74,6 +83,21 @@ pub fn customer_id(
     };
     require_key(caller, "customer_id")?;
     Ok(Some(CustomerId::parse(raw)?))
+}
+
+/// The caller's key's own send limit, if it has one.
+pub fn key_limit(caller: &Caller) -> Option<KeyLimit> {
+    match caller {
+        Caller::Keyed(grant) => grant.max_sends.map(|max| KeyLimit::new(&grant.id, max)),
+        Caller::Anonymous => None,
+    }
+}
+
+/// Refuses what a keyed setting needs: an API key (`403 key_required`, naming `name`) with
+/// the `options` scope (`403 scope_required`).
+pub fn require_option(caller: &Caller, name: &'static str) -> Result<(), ApiError> {
+    require_key(caller, name)?;
+    Ok(caller.require_scope(Scope::Options)?)
 }
 
 /// Refuses an anonymous caller: `403 key_required`, naming `what`.

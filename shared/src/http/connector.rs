@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::channels::Sender;
 use crate::channels::authenticator::TotpCipher;
-use crate::domain::InputError;
+use crate::domain::{InputError, Scope};
 use crate::http::auth::keyed_caller_or_bare;
 use crate::http::fields::{Fields, parse_fields};
 use crate::http::routes::{signup, verify};
@@ -103,7 +103,7 @@ async fn sign_up(
     request: &Request,
     fields: &Fields,
 ) -> Result<Reply, ApiError> {
-    let caller = keyed_caller_or_bare(request, &app.core, &app.keys).await?;
+    let caller = keyed_caller_or_bare(request, &app.core, &app.keys, Scope::Send).await?;
     signup::sign_up_as(app, sender, request, &caller, fields).await
 }
 
@@ -112,7 +112,7 @@ async fn sign_up(
 pub async fn check(app: &App, totp: Option<&TotpCipher>, request: &Request) -> Response<Body> {
     let outcome = async {
         let fields = parse_fields(request)?;
-        let caller = keyed_caller_or_bare(request, &app.core, &app.keys).await?;
+        let caller = keyed_caller_or_bare(request, &app.core, &app.keys, Scope::Check).await?;
         verify::check_as(app, totp, &caller, &fields).await
     };
     answer(outcome.await, "approved", "approved", &CHECK_OUTCOMES)

@@ -101,6 +101,8 @@ error_codes! {
     ResendTooSoon => "resend_too_soon", TOO_MANY_REQUESTS, "Resend too soon";
     /// The destination's or the client's send window is full.
     TooManySends => "too_many_sends", TOO_MANY_REQUESTS, "Too many sends";
+    /// The API key's own send window is full.
+    TooManySendsForKey => "too_many_sends_for_key", TOO_MANY_REQUESTS, "Too many sends for this key";
     /// SNS or SES did not take the message.
     DeliveryFailed => "delivery_failed", BAD_GATEWAY, "Delivery failed";
     /// A wrong code.
@@ -129,6 +131,8 @@ error_codes! {
     InvalidKey => "invalid_key", UNAUTHORIZED, "Invalid API key";
     /// A keyed option or route without an API key.
     KeyRequired => "key_required", FORBIDDEN, "Key required";
+    /// A valid API key without the scope the call needs.
+    ScopeRequired => "scope_required", FORBIDDEN, "Scope required";
     /// A dependency is unavailable.
     Unavailable => "unavailable", SERVICE_UNAVAILABLE, "Service unavailable";
 }
@@ -138,6 +142,8 @@ struct Problem {
     field: Option<&'static str>,
     retry_after: Option<u32>,
     attempts_remaining: Option<u32>,
+    /// The scope a key lacks (`scope_required`).
+    scope: Option<&'static str>,
 }
 
 impl Problem {
@@ -147,6 +153,7 @@ impl Problem {
             field: None,
             retry_after: None,
             attempts_remaining: None,
+            scope: None,
         }
     }
 }
@@ -173,6 +180,10 @@ impl ApiError {
                         ..p(C::TooManySends)
                     }
                 }
+                S::TooManySendsForKey { retry_after } => Problem {
+                    retry_after: Some(*retry_after),
+                    ..p(C::TooManySendsForKey)
+                },
                 S::DeliveryFailed => p(C::DeliveryFailed),
                 S::IncorrectCode { attempts_remaining } => Problem {
                     attempts_remaining: Some(*attempts_remaining),
@@ -192,6 +203,10 @@ impl ApiError {
                 S::NotVerified(_) => p(C::NotVerified),
                 S::AlreadyEnrolled(_) => p(C::AlreadyEnrolled),
                 S::InvalidKey => p(C::InvalidKey),
+                S::ScopeRequired(scope) => Problem {
+                    scope: Some(scope.as_str()),
+                    ..p(C::ScopeRequired)
+                },
                 S::KeyRequired(field) => Problem {
                     field: Some(field),
                     ..p(C::KeyRequired)
@@ -289,6 +304,9 @@ impl ApiError {
         if let Some(n) = p.attempts_remaining {
             body.insert("attempts_remaining".into(), json!(n));
         }
+        if let Some(scope) = p.scope {
+            body.insert("scope".into(), json!(scope));
+        }
     }
 
     /// The error as a form redirect's query parameters: `error` (the code), `status` (the
@@ -380,6 +398,7 @@ mod tests {
             S::ResendTooSoon { retry_after: 1 }.into(),
             S::TooManySends { retry_after: 1 }.into(),
             S::TooManySendsFromClient { retry_after: 1 }.into(),
+            S::TooManySendsForKey { retry_after: 1 }.into(),
             S::DeliveryFailed.into(),
             S::IncorrectCode {
                 attempts_remaining: 1,
@@ -396,6 +415,7 @@ mod tests {
             S::AlreadyEnrolled("").into(),
             S::InvalidKey.into(),
             S::KeyRequired("code_length").into(),
+            S::ScopeRequired(crate::domain::Scope::Lookup).into(),
             S::Unavailable(String::new()).into(),
             S::IdempotencyKeyReused.into(),
             S::IdempotencyKeyInUse.into(),

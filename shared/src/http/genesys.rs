@@ -11,9 +11,11 @@ use lambda_http::{Body, Request, RequestExt, Response};
 
 use crate::channels::Sender;
 use crate::channels::authenticator::TotpCipher;
-use crate::domain::{Channel, CustomerId, CustomerRecord, Destination, FactorState, SubmittedCode};
+use crate::domain::{
+    Channel, CustomerId, CustomerRecord, Destination, FactorState, Scope, SubmittedCode,
+};
 use crate::http::App;
-use crate::http::auth::caller;
+use crate::http::auth::{caller, key_limit};
 use crate::http::error::ApiError;
 use crate::http::fields::parse_fields;
 use crate::messages::escape_xml;
@@ -130,6 +132,7 @@ impl Outcome {
         if let ApiError::Service(
             ServiceError::ResendTooSoon { retry_after }
             | ServiceError::TooManySends { retry_after }
+            | ServiceError::TooManySendsForKey { retry_after }
             | ServiceError::TooManyAttempts { retry_after }
             | ServiceError::AppLocked { retry_after },
         ) = error
@@ -171,14 +174,18 @@ async fn keyed(
     app: &App,
     request: &Request,
     root: &str,
-    run: impl AsyncFnOnce(Params) -> Outcome,
+    scope: Scope,
+    run: impl AsyncFnOnce(Params, Caller) -> Outcome,
 ) -> Response<Body> {
     let refused = |status, reason: &str| xml(status, Outcome::error(reason).to_xml(root));
-    match caller(request, &app.core, &app.keys).await {
-        Ok(Caller::Keyed(_)) => {}
+    let caller = match caller(request, &app.core, &app.keys, scope).await {
+        Ok(caller @ Caller::Keyed(_)) => caller,
         Ok(Caller::Anonymous) => return refused(StatusCode::FORBIDDEN, "key_required"),
         Err(e) if e.code() == "invalid_key" => {
             return refused(StatusCode::UNAUTHORIZED, "invalid_key");
+        }
+        Err(e) if e.code() == "scope_required" => {
+            return refused(StatusCode::FORBIDDEN, "scope_required");
         }
         Err(e) => {
             return xml(
@@ -186,9 +193,9 @@ async fn keyed(
                 Outcome::refused(&e).to_xml(root),
             );
         }
-    }
+    };
     let outcome = match Params::of(request) {
-        Ok(params) => run(params).await,
+        Ok(params) => run(params, caller).await,
         Err(e) => Outcome::refused(&e),
     };
     let status = if outcome.elements.iter().any(|(_, v)| v == "unavailable") {
@@ -205,7 +212,8 @@ pub async fn check_methods(app: &App, request: &Request) -> Response<Body> {
         app,
         request,
         "checkVerifiedContactMethods",
-        async |params| {
+        Scope::Lookup,
+        async |params, _| {
             let customer = match params.customer() {
                 Ok(c) => c,
                 Err(outcome) => return outcome,
@@ -266,74 +274,89 @@ async fn has_active_app(app: &App, record: &CustomerRecord) -> bool {
 
 /// `sendAuthenticationCode`: a code to the customer by the selected method.
 pub async fn send_code(app: &App, sender: &dyn Sender, request: &Request) -> Response<Body> {
-    keyed(app, request, "sendAuthenticationCode", async |params| {
-        let (customer, channel) = match (params.customer(), params.method()) {
-            (Ok(c), Ok(m)) => (c, m),
-            (Err(o), _) | (_, Err(o)) => return o,
-        };
-        if channel == Channel::Totp {
-            // Nothing to send: the app shows the code.
-            return Outcome::new("success").with("method", method_name(channel));
-        }
-        let (core, hasher) = (&app.core, &app.hasher);
-        let options = service::SendOptions::default();
-        match customers::send(core, hasher, sender, &customer, channel, None, options).await {
-            Ok(sent) => Outcome::new("success")
-                .with("method", method_name(sent.channel))
-                .with("to", sent.to)
-                .with("verificationId", sent.verification_id.to_string())
-                .with("expiresAt", rfc3339(sent.expires_at)),
-            Err(e) => Outcome::refused(&ApiError::Service(e)),
-        }
-    })
+    keyed(
+        app,
+        request,
+        "sendAuthenticationCode",
+        Scope::Send,
+        async |params, caller| {
+            let (customer, channel) = match (params.customer(), params.method()) {
+                (Ok(c), Ok(m)) => (c, m),
+                (Err(o), _) | (_, Err(o)) => return o,
+            };
+            if channel == Channel::Totp {
+                // Nothing to send: the app shows the code.
+                return Outcome::new("success").with("method", method_name(channel));
+            }
+            let (core, hasher) = (&app.core, &app.hasher);
+            let options = service::SendOptions {
+                key_limit: key_limit(&caller),
+                ..service::SendOptions::default()
+            };
+            match customers::send(core, hasher, sender, &customer, channel, None, options).await {
+                Ok(sent) => Outcome::new("success")
+                    .with("method", method_name(sent.channel))
+                    .with("to", sent.to)
+                    .with("verificationId", sent.verification_id.to_string())
+                    .with("expiresAt", rfc3339(sent.expires_at)),
+                Err(e) => Outcome::refused(&ApiError::Service(e)),
+            }
+        },
+    )
     .await
 }
 
 /// `codeAuthentication`: the code the caller keyed in (`authCode_nbest1`), for the method.
 pub async fn check_code(app: &App, totp: Option<&TotpCipher>, request: &Request) -> Response<Body> {
-    keyed(app, request, "codeAuthentication", async |params| {
-        let (customer, channel) = match (params.customer(), params.method()) {
-            (Ok(c), Ok(m)) => (c, m),
-            (Err(o), _) | (_, Err(o)) => return o,
-        };
-        let Some(raw) = params.get(&["authcode_nbest1", "authcode", "code"]) else {
-            return Outcome::error("missing_code");
-        };
-        // A recogniser's n-best result may space the digits out: "1 2 3 4 5 6".
-        let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
-        let destination = match customers::destination(&app.core, &customer, channel).await {
-            Ok(d) => d,
-            Err(e) => return Outcome::refused(&ApiError::Service(e)),
-        };
-        let result = match channel {
-            Channel::Totp => match (totp, SubmittedCode::parse_any(&digits, 6)) {
-                (Some(cipher), Ok(code)) => {
-                    factors::check(&app.core, cipher, destination, &code).await
+    keyed(
+        app,
+        request,
+        "codeAuthentication",
+        Scope::Check,
+        async |params, _| {
+            let (customer, channel) = match (params.customer(), params.method()) {
+                (Ok(c), Ok(m)) => (c, m),
+                (Err(o), _) | (_, Err(o)) => return o,
+            };
+            let Some(raw) = params.get(&["authcode_nbest1", "authcode", "code"]) else {
+                return Outcome::error("missing_code");
+            };
+            // A recogniser's n-best result may space the digits out: "1 2 3 4 5 6".
+            let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+            let destination = match customers::destination(&app.core, &customer, channel).await {
+                Ok(d) => d,
+                Err(e) => return Outcome::refused(&ApiError::Service(e)),
+            };
+            let result = match channel {
+                Channel::Totp => match (totp, SubmittedCode::parse_any(&digits, 6)) {
+                    (Some(cipher), Ok(code)) => {
+                        factors::check(&app.core, cipher, destination, &code).await
+                    }
+                    (None, _) => return Outcome::error("authenticator_off"),
+                    (_, Err(_)) => return Outcome::new("incorrect code"),
+                },
+                _ => match SubmittedCode::parse_any(&digits, app.core.config.code_length) {
+                    Ok(code) => {
+                        let target = CheckTarget::Destination(destination);
+                        service::check(&app.core, &app.hasher, target, &code).await
+                    }
+                    Err(_) => return Outcome::new("incorrect code"),
+                },
+            };
+            match result {
+                Ok(approval) => Outcome::new("success")
+                    .with("verificationId", approval.verification_id.to_string())
+                    .with("verifiedAt", rfc3339(approval.verified_at)),
+                Err(ServiceError::IncorrectCode { attempts_remaining }) => {
+                    Outcome::new("incorrect code")
+                        .with("attemptsRemaining", attempts_remaining.to_string())
                 }
-                (None, _) => return Outcome::error("authenticator_off"),
-                (_, Err(_)) => return Outcome::new("incorrect code"),
-            },
-            _ => match SubmittedCode::parse_any(&digits, app.core.config.code_length) {
-                Ok(code) => {
-                    let target = CheckTarget::Destination(destination);
-                    service::check(&app.core, &app.hasher, target, &code).await
+                Err(ServiceError::Refused(crate::domain::InputError::InvalidCodeFormat(_))) => {
+                    Outcome::new("incorrect code")
                 }
-                Err(_) => return Outcome::new("incorrect code"),
-            },
-        };
-        match result {
-            Ok(approval) => Outcome::new("success")
-                .with("verificationId", approval.verification_id.to_string())
-                .with("verifiedAt", rfc3339(approval.verified_at)),
-            Err(ServiceError::IncorrectCode { attempts_remaining }) => {
-                Outcome::new("incorrect code")
-                    .with("attemptsRemaining", attempts_remaining.to_string())
+                Err(e) => Outcome::refused(&ApiError::Service(e)),
             }
-            Err(ServiceError::Refused(crate::domain::InputError::InvalidCodeFormat(_))) => {
-                Outcome::new("incorrect code")
-            }
-            Err(e) => Outcome::refused(&ApiError::Service(e)),
-        }
-    })
+        },
+    )
     .await
 }

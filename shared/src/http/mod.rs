@@ -13,6 +13,7 @@ pub mod cors;
 pub mod error;
 pub mod fields;
 pub mod genesys;
+pub mod lambda;
 pub mod page;
 pub mod redirect;
 pub mod reply;

@@ -7,6 +7,8 @@
 //!   `SEND_WINDOW_SECONDS`, a sliding window;
 //! - the **per-client limit**: `MAX_SENDS_PER_IP` sends per source address per window, for
 //!   requests without an API key;
+//! - the **per-key limit**: a key's own `max_sends` per window (`keys.sh create NAME
+//!   --max-sends N`), for requests with that key; a key without one has no such limit;
 //! - the **attempt limit**: `MAX_CHECK_ATTEMPTS` checks per code (each counted before it is
 //!   compared), and for authenticator apps as many wrong codes per `TOTP_LOCK_SECONDS`.
 //!
@@ -18,7 +20,7 @@ use crate::domain::ContactRecord;
 use crate::store::{AppLock, ClientSends, ClientSlot};
 use crate::time::seconds_until;
 
-use super::ServiceError;
+use super::{KeyLimit, SendRequest, ServiceError};
 
 /// Seconds between sends to one destination.
 pub const RESEND_COOLDOWN_SECONDS: Setting = Setting::new("RESEND_COOLDOWN_SECONDS", 30, 0, 86_400);
@@ -112,20 +114,45 @@ pub fn client_slot(
     log: Option<ClientSends>,
     now: i64,
 ) -> Result<ClientSlot, ServiceError> {
-    let window_ms = window_ms(config);
     let max = config.max_sends_per_ip;
+    log_slot(config, client, max, log, now)
+        .map_err(|retry_after| ServiceError::TooManySendsFromClient { retry_after })
+}
+
+/// The key's entry for a send at `now`, as [`client_slot`] with the key's own log and
+/// limit. Refused when its sends fill the window.
+pub fn key_slot(
+    config: &Config,
+    limit: &KeyLimit,
+    log: Option<ClientSends>,
+    now: i64,
+) -> Result<ClientSlot, ServiceError> {
+    log_slot(config, &limit.log, limit.max, log, now)
+        .map_err(|retry_after| ServiceError::TooManySendsForKey { retry_after })
+}
+
+/// A send log's entry: appended while the log has room, or the log rewritten with its sends
+/// still in the window; `Err(seconds until there is room)` when those fill it.
+fn log_slot(
+    config: &Config,
+    log_key: &str,
+    max: u32,
+    log: Option<ClientSends>,
+    now: i64,
+) -> Result<ClientSlot, u32> {
+    let window_ms = window_ms(config);
     let replace = match log {
         None => None,
         Some(mut log) => {
             log.sends.retain(|t| *t > now - window_ms);
             if let Some(retry_after) = window_full(&log.sends, max, window_ms, now) {
-                return Err(ServiceError::TooManySendsFromClient { retry_after });
+                return Err(retry_after);
             }
             Some(log)
         }
     };
     Ok(ClientSlot {
-        client: client.to_owned(),
+        client: log_key.to_owned(),
         now,
         max,
         expires_at: now + window_ms,
@@ -133,13 +160,28 @@ pub fn client_slot(
     })
 }
 
-/// The answer when every try of a send lost a race: to sends from the same client, or to
-/// sends to the same destination.
-pub fn lost_every_race(to_the_client: bool) -> ServiceError {
-    if to_the_client {
-        ServiceError::TooManySendsFromClient { retry_after: 1 }
-    } else {
-        ServiceError::ResendTooSoon { retry_after: 1 }
+/// The send log a send is counted in, if any: the key's own (a keyed caller with a limit),
+/// or the client's (an anonymous caller).
+pub fn send_slot(
+    config: &Config,
+    request: &SendRequest,
+    log: Option<ClientSends>,
+    now: i64,
+) -> Result<Option<ClientSlot>, ServiceError> {
+    match (&request.options.key_limit, request.client.as_deref()) {
+        (Some(limit), _) => key_slot(config, limit, log, now).map(Some),
+        (None, Some(client)) => client_slot(config, client, log, now).map(Some),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The answer when every try of a send lost a race: to sends counted in the same send log
+/// (the key's or the client's), or to sends to the same destination.
+pub fn lost_every_race(request: &SendRequest, to_the_log: bool) -> ServiceError {
+    match (to_the_log, &request.options.key_limit) {
+        (true, Some(_)) => ServiceError::TooManySendsForKey { retry_after: 1 },
+        (true, None) => ServiceError::TooManySendsFromClient { retry_after: 1 },
+        (false, _) => ServiceError::ResendTooSoon { retry_after: 1 },
     }
 }
 

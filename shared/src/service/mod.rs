@@ -37,8 +37,8 @@ pub use idempotency::{
 };
 pub use lookup::{ContactView, lookup};
 pub use send::{
-    SendOptions, SendOutcome, SendRequest, check_channel, check_destination, client_key, resend,
-    send,
+    KeyLimit, SendOptions, SendOutcome, SendRequest, check_channel, check_destination, client_key,
+    resend, send,
 };
 pub use status::{StatusView, status};
 
@@ -130,6 +130,12 @@ pub enum ServiceError {
         /// Seconds until a send is allowed.
         retry_after: u32,
     },
+    /// The API key's own send window is full (`keys.sh create NAME --max-sends N`).
+    #[error("this API key sent its most codes for the window; try again in {retry_after} s")]
+    TooManySendsForKey {
+        /// Seconds until a send is allowed.
+        retry_after: u32,
+    },
     /// SNS or SES did not take the message.
     #[error("the code could not be delivered")]
     DeliveryFailed,
@@ -178,6 +184,9 @@ pub enum ServiceError {
     /// An `Authorization` that is not a valid, unrevoked API key.
     #[error("the API key is not valid")]
     InvalidKey,
+    /// A valid API key without the scope the call needs.
+    #[error("this API key does not have the scope '{}'", .0.as_str())]
+    ScopeRequired(crate::domain::Scope),
     /// A dependency failed; details are logged, never shown.
     #[error("a dependency is unavailable")]
     Unavailable(String),

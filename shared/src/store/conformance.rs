@@ -236,6 +236,8 @@ pub fn api_key(id: &str, now: i64) -> ApiKeyRecord {
         name: format!("key {id}"),
         created_at: now,
         revoked_at: None,
+        scopes: crate::domain::Scopes::ALL,
+        max_sends: None,
     }
 }
 

@@ -7,7 +7,7 @@ use lambda_http::{Request, RequestExt};
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::domain::{CustomerId, Destination, EmailAddress, InputError, PhoneNumber};
+use crate::domain::{CustomerId, Destination, EmailAddress, InputError, PhoneNumber, Scope};
 use crate::http::auth::{caller, require_key};
 use crate::http::reply::Reply;
 use crate::http::{ApiError, App};
@@ -30,7 +30,7 @@ struct ContactChannel {
 
 /// `GET /contacts`.
 pub async fn get(app: &App, request: &Request) -> Result<Reply, ApiError> {
-    let caller = caller(request, &app.core, &app.keys).await?;
+    let caller = caller(request, &app.core, &app.keys, Scope::Lookup).await?;
     require_key(&caller, "Authorization")?;
     let query = request.query_string_parameters();
     let customer = query

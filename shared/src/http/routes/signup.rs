@@ -10,9 +10,9 @@ use crate::channels::Sender;
 use crate::config::Config;
 use crate::domain::{
     Channel, ChannelList, CustomerId, Destination, EmailAddress, Fallback, InputError, Locale,
-    OtpCode, PersonName, PhoneNumber, VerificationId,
+    OtpCode, PersonName, PhoneNumber, Scope, VerificationId,
 };
-use crate::http::auth::{caller, customer_id, require_key};
+use crate::http::auth::{caller, customer_id, key_limit, require_option};
 use crate::http::fields::{Fields, idempotency_key, verification_id};
 use crate::http::reply::{Reply, read_submission};
 use crate::http::{ApiError, App};
@@ -50,7 +50,7 @@ async fn sign_up_once(
     request: &Request,
     fields: &Fields,
 ) -> Result<Reply, ApiError> {
-    let caller = caller(request, &app.core, &app.keys).await?;
+    let caller = caller(request, &app.core, &app.keys, Scope::Send).await?;
     sign_up_as(app, sender, request, &caller, fields).await
 }
 
@@ -149,7 +149,7 @@ pub enum SignUp {
 pub fn send_options(fields: &Fields, caller: &Caller) -> Result<SendOptions, ApiError> {
     for name in ["code_length", "ttl_seconds", "custom_code"] {
         if fields.get(name)?.is_some() {
-            require_key(caller, name)?;
+            require_option(caller, name)?;
         }
     }
     let number = |name: &'static str, min: u32, max: u32| -> Result<Option<u32>, InputError> {
@@ -189,6 +189,7 @@ pub fn send_options(fields: &Fields, caller: &Caller) -> Result<SendOptions, Api
         ttl_seconds,
         custom_code,
         brand: None,
+        key_limit: key_limit(caller),
     })
 }
 
@@ -380,7 +381,9 @@ mod tests {
         let client = Some(service::client_key("198.51.100.7"));
         let fields = |body: &str| parse_fields(&post("application/json", body)).expect("fields");
         let anonymous = Caller::Anonymous;
-        let keyed = Caller::Keyed(crate::domain::ApiKeyId::parse("0123456789ab").expect("id"));
+        let keyed = Caller::Keyed(crate::service::keys::Grant::full(
+            crate::domain::ApiKeyId::parse("0123456789ab").expect("id"),
+        ));
         let phone = fields(r#"{"phone":"+4989202451100"}"#);
         match sign_up_request(&phone, &config, &anonymous, client.clone()) {
             Ok(SignUp::Send(send)) => assert_eq!(send.client, client),

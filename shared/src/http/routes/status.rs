@@ -4,6 +4,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Request, RequestExt};
 use serde::Serialize;
 
+use crate::domain::Scope;
 use crate::http::auth::caller;
 use crate::http::fields::verification_id;
 use crate::http::reply::Reply;
@@ -23,7 +24,7 @@ struct Status {
 
 /// `GET /verifications/{id}`.
 pub async fn get(app: &App, request: &Request) -> Result<Reply, ApiError> {
-    caller(request, &app.core, &app.keys).await?;
+    caller(request, &app.core, &app.keys, Scope::Status).await?;
     let id = verification_id(&path_id(request))?;
     Ok(status_reply(service::status(&app.core, &id).await?))
 }

@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use crate::channels::authenticator::TotpCipher;
 use crate::config::Config;
-use crate::domain::InputError;
-use crate::http::auth::{caller, require_key};
+use crate::domain::{InputError, Scope};
+use crate::http::auth::{caller, require_key, require_option};
 use crate::http::fields::{Fields, contact_destination, parse_fields, verification_id};
 use crate::http::reply::Reply;
 use crate::http::{ApiError, App};
@@ -34,7 +34,7 @@ pub async fn post(
     totp: Option<&TotpCipher>,
     request: &Request,
 ) -> Result<Reply, ApiError> {
-    let caller = caller(request, &app.core, &app.keys).await?;
+    let caller = caller(request, &app.core, &app.keys, Scope::Check).await?;
     let fields = parse_fields(request)?;
     let by = enroll_request(&fields, &app.core.config, &caller)?;
     let enrolled = factors::enroll(&app.core, cipher(totp)?, by).await?;
@@ -76,7 +76,7 @@ pub fn enroll_request(
     let replace = match fields.get("replace")? {
         None => false,
         Some(raw) => {
-            require_key(caller, "replace")?;
+            require_option(caller, "replace")?;
             match raw.to_ascii_lowercase().as_str() {
                 "true" | "1" | "yes" => true,
                 "false" | "0" | "no" => false,

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::channels::authenticator::{DIGITS, TotpCipher};
 use crate::config::Config;
-use crate::domain::{Channel, CustomerId, Destination, InputError, SubmittedCode};
+use crate::domain::{Channel, CustomerId, Destination, InputError, Scope, SubmittedCode};
 use crate::http::auth::{caller, customer_id};
 use crate::http::fields::{Fields, contact_destination, verification_id};
 use crate::http::reply::{Reply, read_submission};
@@ -43,7 +43,7 @@ async fn check(
     request: &Request,
     fields: &Fields,
 ) -> Result<Reply, ApiError> {
-    let caller = caller(request, &app.core, &app.keys).await?;
+    let caller = caller(request, &app.core, &app.keys, Scope::Check).await?;
     check_as(app, totp, &caller, fields).await
 }
 

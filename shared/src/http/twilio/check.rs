@@ -7,7 +7,9 @@ use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::domain::{Destination, EmailAddress, InputError, PhoneNumber, SubmittedCode};
+use crate::domain::{
+    Destination, EmailAddress, InputError, PhoneNumber, Scope as KeyScope, SubmittedCode,
+};
 use crate::http::App;
 use crate::http::error::ApiError;
 use crate::http::fields::parse_fields;
@@ -45,7 +47,7 @@ pub async fn post(app: &App, request: &Request) -> Response<Body> {
 
 async fn check(app: &App, request: &Request) -> Result<Response<Body>, TwilioError> {
     let path = Path::of(request).ok_or_else(|| TwilioError::not_found("resource", None))?;
-    let account_sid = authenticate(app, request).await?;
+    let (account_sid, _) = authenticate(app, request, KeyScope::Check).await?;
     check_service(&path)?;
     let fields =
         parse_fields(request).map_err(|e| TwilioError::from_api(&e, "VerificationCheck"))?;

@@ -15,7 +15,9 @@ use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::domain::{ApiKey, Channel, Destination, InputError, VerificationId, sha256_hex};
+use crate::domain::{
+    ApiKey, Channel, Destination, InputError, Scope as KeyScope, VerificationId, sha256_hex,
+};
 use crate::http::App;
 use crate::http::error::ApiError;
 use crate::http::fields::Fields;
@@ -170,6 +172,27 @@ impl TwilioError {
                     json!({ "retry_after": retry_after }),
                     Some(*retry_after),
                 ),
+                S::TooManySendsForKey { retry_after } => with(
+                    Self::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        20429,
+                        "Too many requests: this API key's send limit is reached",
+                    ),
+                    json!({ "retry_after": retry_after }),
+                    Some(*retry_after),
+                ),
+                S::ScopeRequired(scope) => with(
+                    Self::new(
+                        StatusCode::FORBIDDEN,
+                        20403,
+                        format!(
+                            "Forbidden: the API key lacks the scope '{}'",
+                            scope.as_str()
+                        ),
+                    ),
+                    json!({ "scope": scope.as_str() }),
+                    None,
+                ),
                 S::TooManyAttempts { retry_after } | S::AppLocked { retry_after } => with(
                     Self::new(
                         StatusCode::TOO_MANY_REQUESTS,
@@ -296,11 +319,16 @@ fn basic_key(request: &Request) -> Result<ApiKey, TwilioError> {
     Ok(key)
 }
 
-/// The caller, who must hold a valid key, and the account SID its key stands for.
-pub async fn authenticate(app: &App, request: &Request) -> Result<String, TwilioError> {
+/// The caller, who must hold a valid key with `scope`, and the account SID its key stands
+/// for.
+pub async fn authenticate(
+    app: &App,
+    request: &Request,
+    scope: KeyScope,
+) -> Result<(String, Caller), TwilioError> {
     let key = basic_key(request)?;
-    match app.keys.authenticate(&app.core, &key).await {
-        Ok(Caller::Keyed(id)) => Ok(account_sid(id.as_str())),
+    match app.keys.authenticate(&app.core, &key, scope).await {
+        Ok(caller @ Caller::Keyed(_)) => Ok((account_sid(key.id().as_str()), caller)),
         Ok(Caller::Anonymous) | Err(ServiceError::InvalidKey) => Err(TwilioError::authenticate()),
         Err(e) => Err(TwilioError::from_api(&ApiError::Service(e), "")),
     }
@@ -405,6 +433,8 @@ pub struct Scope<'a> {
     pub account_sid: String,
     /// The request's `Host`, for the answers' `url`.
     pub host: String,
+    /// The caller (keyed).
+    pub caller: Caller,
 }
 
 impl Scope<'_> {

@@ -6,10 +6,12 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
 use crate::channels::Sender;
+use crate::domain::Scope as KeyScope;
 use crate::domain::{
     Channel, Destination, EmailAddress, Locale, OtpCode, PhoneNumber, VerificationStatus,
 };
 use crate::http::App;
+use crate::http::auth::key_limit;
 use crate::http::error::ApiError;
 use crate::http::fields::parse_fields;
 use crate::messages::valid_brand;
@@ -41,14 +43,20 @@ fn answer(outcome: Result<Response<Body>, TwilioError>) -> Response<Body> {
     outcome.unwrap_or_else(|e| e.to_response())
 }
 
-/// The caller's scope for a request to a route with a service SID.
-async fn scope<'a>(app: &App, request: &Request, path: &'a Path) -> Result<Scope<'a>, TwilioError> {
-    let account_sid = authenticate(app, request).await?;
+/// The caller's scope for a request to a route with a service SID, by a key with `needs`.
+async fn scope<'a>(
+    app: &App,
+    request: &Request,
+    path: &'a Path,
+    needs: KeyScope,
+) -> Result<Scope<'a>, TwilioError> {
+    let (account_sid, caller) = authenticate(app, request, needs).await?;
     check_service(path)?;
     Ok(Scope {
         path,
         account_sid,
         host: host(request),
+        caller,
     })
 }
 
@@ -62,9 +70,16 @@ async fn create_inner(
     request: &Request,
 ) -> Result<Response<Body>, TwilioError> {
     let path = Path::of(request).ok_or_else(not_twilio)?;
-    let scope = scope(app, request, &path).await?;
+    let scope = scope(app, request, &path, KeyScope::Send).await?;
     let fields = parse_fields(request).map_err(|e| TwilioError::from_api(&e, "Verifications"))?;
-    let send = send_request(&fields, app)?;
+    let mut send = send_request(&fields, app)?;
+    if send.options.custom_code.is_some() || send.options.brand.is_some() {
+        scope
+            .caller
+            .require_scope(KeyScope::Options)
+            .map_err(|e| TwilioError::from_api(&ApiError::Service(e), "Verifications"))?;
+    }
+    send.options.key_limit = key_limit(&scope.caller);
     let destination = send.destination.clone();
     let sent = service::send(&app.core, &app.hasher, sender, send)
         .await
@@ -154,7 +169,7 @@ fn named_verification(path: &Path) -> Result<(String, crate::domain::Verificatio
 
 async fn fetch_inner(app: &App, request: &Request) -> Result<Response<Body>, TwilioError> {
     let path = Path::of(request).ok_or_else(not_twilio)?;
-    let scope = scope(app, request, &path).await?;
+    let scope = scope(app, request, &path, KeyScope::Status).await?;
     let (resource, id) = named_verification(&path)?;
     let view = service::status(&app.core, &id)
         .await
@@ -164,9 +179,22 @@ async fn fetch_inner(app: &App, request: &Request) -> Result<Response<Body>, Twi
 
 async fn update_inner(app: &App, request: &Request) -> Result<Response<Body>, TwilioError> {
     let path = Path::of(request).ok_or_else(not_twilio)?;
-    let scope = scope(app, request, &path).await?;
+    // The key needs `cancel` to cancel, `check` to approve; the key is checked before the
+    // fields are (an unauthenticated request is 401 whatever its body).
+    let fields = parse_fields(request);
+    let canceling = fields
+        .as_ref()
+        .ok()
+        .and_then(|f| f.get("Status").ok().flatten())
+        .is_some_and(|s| s.eq_ignore_ascii_case("canceled"));
+    let needs = if canceling {
+        KeyScope::Cancel
+    } else {
+        KeyScope::Check
+    };
+    let scope = scope(app, request, &path, needs).await?;
     let (resource, id) = named_verification(&path)?;
-    let fields = parse_fields(request).map_err(|e| TwilioError::from_api(&e, &resource))?;
+    let fields = fields.map_err(|e| TwilioError::from_api(&e, &resource))?;
     let refused = |e| TwilioError::from_api(&ApiError::Service(e), &resource);
     let view = match field(&fields, "Status")?
         .map(str::to_ascii_lowercase)

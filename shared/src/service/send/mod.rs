@@ -64,6 +64,28 @@ pub struct SendOptions {
     /// The name the message gives, instead of `BRAND_NAME` (checked with
     /// [`valid_brand`](crate::messages::valid_brand)).
     pub brand: Option<String>,
+    /// The caller's key's own send limit, if it has one.
+    pub key_limit: Option<KeyLimit>,
+}
+
+/// A key's own send limit: the send log its sends are counted in, and how many a window
+/// holds (`SEND_WINDOW_SECONDS`, as the others).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyLimit {
+    /// The log's key: `key.` and the key's public id.
+    pub log: String,
+    /// The most sends per window.
+    pub max: u32,
+}
+
+impl KeyLimit {
+    /// The limit of the key `id`, `max` sends per window.
+    pub fn new(id: &crate::domain::ApiKeyId, max: u32) -> Self {
+        Self {
+            log: format!("key.{id}"),
+            max,
+        }
+    }
 }
 
 impl SendRequest {
@@ -190,6 +212,9 @@ pub async fn send(
         }
         Err(ServiceError::TooManySendsFromClient { .. }) => {
             metrics.count(Metric::RateLimited, channel, &[("limit", "client")]);
+        }
+        Err(ServiceError::TooManySendsForKey { .. }) => {
+            metrics.count(Metric::RateLimited, channel, &[("limit", "key")]);
         }
         Err(_) => {}
     }
@@ -327,8 +352,8 @@ async fn send_code(
             Err(e) => return Err(e.into()),
         }
     }
-    // Every try lost to concurrent sends (from the same client, or to the same destination).
-    Err(limits::lost_every_race(refused_by_client))
+    // Every try lost to concurrent sends (counted in the same log, or to the same destination).
+    Err(limits::lost_every_race(plan.request, refused_by_client))
 }
 
 /// Delivers a stored code by its channel. A failed delivery leaves the code unusable and
@@ -485,6 +510,7 @@ mod tests {
             ttl_seconds: Some(120),
             custom_code: None,
             brand: None,
+            key_limit: None,
         };
         let sent = h.send_with(&phone(), options).await.expect("sent");
         assert_eq!(sent.expires_at, h.clock.now_ms() + 120_000);

@@ -25,11 +25,7 @@ pub(super) fn prepare(
     let config = &core.config;
     let request = plan.request;
     let recent_sends = limits::destination_sends(config, existing, now)?;
-    let client = request
-        .client
-        .as_deref()
-        .map(|client| limits::client_slot(config, client, client_log.clone(), now))
-        .transpose()?;
+    let client = limits::send_slot(config, request, client_log.clone(), now)?;
     let id = VerificationId::generate(now).map_err(random_failure)?;
     let code = plan.code()?;
     let expires_at = now + i64::from(plan.ttl_seconds) * 1_000;

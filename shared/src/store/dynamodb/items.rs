@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use crate::domain::{
     ApiKeyId, ApiKeyRecord, Channel, ChannelList, CodeHash, CodeState, ContactRecord,
     ContactStatus, CurrentCode, CustomerKey, CustomerRecord, Destination, EmailAddress,
-    FactorState, Fallback, FallbackState, Locale, PersonName, PhoneNumber, SealedSecret,
+    FactorState, Fallback, FallbackState, Locale, PersonName, PhoneNumber, Scopes, SealedSecret,
     TotpFactor, VerificationId, VerificationRecord, VerificationState,
 };
 use crate::store::{ClientSends, StoreError};
@@ -497,5 +497,31 @@ pub(super) fn api_key_from_attribute(
         name: r.opt_s("name").unwrap_or_default().to_owned(),
         created_at: r.req_n("created_at")?,
         revoked_at: r.opt_n("revoked_at")?,
+        // A key stored before scopes existed has them all.
+        scopes: match map.get("scopes") {
+            None => Scopes::ALL,
+            Some(value) => value
+                .as_ss()
+                .ok()
+                .and_then(|names| Scopes::from_names(names.iter().map(String::as_str)))
+                .ok_or_else(|| corrupt(format!("API key {id}'s scopes")))?,
+        },
+        max_sends: r.opt_n("max_sends")?,
     })
+}
+
+/// The attributes of a key's entry in the key list.
+pub(super) fn api_key_item(key: &ApiKeyRecord) -> Item {
+    let mut record: Item = HashMap::new();
+    record.insert("hash".into(), s(&key.hash));
+    record.insert("name".into(), s(&key.name));
+    record.insert("created_at".into(), n(key.created_at));
+    if key.scopes != Scopes::ALL {
+        let names = key.scopes.names().into_iter().map(str::to_owned).collect();
+        record.insert("scopes".into(), AttributeValue::Ss(names));
+    }
+    if let Some(max) = key.max_sends {
+        record.insert("max_sends".into(), n(max));
+    }
+    record
 }

@@ -1,14 +1,12 @@
 //! API keys (one item) and `Idempotency-Key` claims.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
 use super::items::{
-    API_KEY_ATTRIBUTE_PREFIX, API_KEYS_PK, IDEMPOTENCY_PREFIX, Item, Reader, TTL_ATTRIBUTE,
-    api_key_attribute, api_key_from_attribute, n, s,
+    API_KEY_ATTRIBUTE_PREFIX, API_KEYS_PK, IDEMPOTENCY_PREFIX, Reader, TTL_ATTRIBUTE,
+    api_key_attribute, api_key_from_attribute, api_key_item, n, s,
 };
 use super::{DynamoStore, unavailable};
 use crate::domain::{ApiKeyId, ApiKeyRecord};
@@ -40,10 +38,7 @@ impl KeyStore for DynamoStore {
     }
 
     async fn add_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()> {
-        let mut record: Item = HashMap::new();
-        record.insert("hash".into(), s(&key.hash));
-        record.insert("name".into(), s(&key.name));
-        record.insert("created_at".into(), n(key.created_at));
+        let record = api_key_item(key);
         let request = self
             .client
             .update_item()
