@@ -40,11 +40,12 @@ ONE_VCPU_MB = 1769
 TARGETS = {
     "send": 1,
     "status (pending)": 2,
-    "verify, wrong code": 1,
+    "verify, wrong code": 2,
     "verify, right code": 2,
     "authenticator enrol": 2,
     "authenticator, wrong code": 1,
     "authenticator, right code": 2,
+    "events (one stream record)": 0,
 }
 
 # us-east-1 prices, read 2026-11-23 (BENCHMARKS.md gives the sources).
@@ -72,6 +73,32 @@ def function_env(endpoint, dynamodb=None):
     env["AWS_ENDPOINT_URL"] = endpoint
     env["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb or endpoint
     return env
+
+
+def stream_batch(i):
+    """A batch of one stream record, as Lambda gives the events function: verification
+    number `i` created pending (its `sent` event). At low traffic each record of a
+    verification (created, approved) comes in a batch of its own: the costliest case."""
+    vid = "01JD3Z6Q0Y4S8V1M2N3" + f"{i % 10_000_000:07d}".translate(str.maketrans("0123456789", "ABCDEFGHJK"))
+    image = {
+        "pk": {"S": f"V#{vid}"},
+        "dest": {"S": f"sms#{phone(i)}"},
+        "channel": {"S": "sms"},
+        "created_at": {"N": str(int(time.time() * 1000))},
+        "expires_at": {"N": str(int(time.time() * 1000) + 600_000)},
+        "max_attempts": {"N": "5"},
+        "state": {"S": "pending"},
+        "code_len": {"N": "6"},
+    }
+    return {"Records": [{
+        "eventID": f"bench{i}",
+        "eventName": "INSERT",
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {"ApproximateCreationDateTime": int(time.time()), "Keys": {"pk": image["pk"]}, "NewImage": image,
+                     "SequenceNumber": str(1_000_000 + i), "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    }]}
 
 
 def apigw(method, path, body=None, source_ip="198.18.0.1", path_id=None):
@@ -301,13 +328,14 @@ def expect(invocation, status, what):
 
 def warm(env, tag, first_phone, calls=None):
     """One pass of every operation against warm functions, with `env`'s endpoints."""
-    functions = {name: Function(name, env, tag) for name in ("send", "verify", "cleanup", "hello")}
-    ops = {name: Op(name) for name in ("send", "status (pending)", "verify, wrong code", "verify, right code", "authenticator enrol", "authenticator, wrong code", "authenticator, right code", "cleanup", "hello (no-op)")}
+    functions = {name: Function(name, env, tag) for name in ("send", "verify", "cleanup", "events", "hello")}
+    ops = {name: Op(name) for name in ("send", "status (pending)", "verify, wrong code", "verify, right code", "authenticator enrol", "authenticator, wrong code", "authenticator, right code", "events (one stream record)", "cleanup", "hello (no-op)")}
     try:
         # Warm each function up: its first call opens its connections.
         functions["hello"].invoke({})
         expect(functions["verify"].invoke(apigw("GET", "/verifications/" + "0" * 26, path_id="0" * 26)), 404, "warm-up")
         functions["cleanup"].invoke({"dry_run": True})
+        functions["events"].invoke(stream_batch(first_phone))
         if calls:
             calls.new()
         # The first N contacts stay unverified, for cleanup; the next N are verified.
@@ -358,6 +386,10 @@ def warm(env, tag, first_phone, calls=None):
         for number in app_phones:
             body = expect(timed(ops["authenticator, right code"], functions["verify"], apigw("POST", "/verify", {"phone": number, "channel": "totp", "code": app_code(secrets[number])}), calls), 200, "right app code")
             assert body["channel"] == "totp", body
+        for i in range(N):
+            reply = timed(ops["events (one stream record)"], functions["events"], stream_batch(first_phone + 1 + i), calls).json()
+            if reply.get("batchItemFailures"):
+                raise RuntimeError(f"events: the bus refused an event: {reply}")
         for _ in range(N):
             timed(ops["hello (no-op)"], functions["hello"], {}, None)
         sizes = item_sizes() if calls else {}
@@ -399,6 +431,7 @@ def cold(endpoint, ca_file, first_phone):
         "hello": ([os.path.join(BIN, "hello")], env, lambda i: {}),
         "cleanup": ([os.path.join(BIN, "cleanup")], dict(env, TABLE_NAME=ENV["TABLE_NAME"] + "-empty"), lambda i: {"dry_run": True}),
         "verify": ([os.path.join(BIN, "verify")], env, lambda i: apigw("GET", "/verifications/" + "0" * 26, path_id="0" * 26)),
+        "events": ([os.path.join(BIN, "events")], env, lambda i: stream_batch(first_phone + 10_000 + i)),
         "send": ([os.path.join(BIN, "send")], env, lambda i: apigw("POST", "/signup", {"phone": phone(first_phone + i)}, f"198.19.{i // 250}.{i % 250 + 1}")),
         "node-baseline": (["node", ENV["NODE_BASELINE"]], node_env, lambda i: {}),
     }
@@ -557,7 +590,7 @@ def tune_size(throttle, envs, first_phone):
 def sizes():
     """arm64 release binaries, as `cargo lambda build --release --arm64` (and sam build) make them."""
     found = {}
-    for name, sam in (("send", "SendFunction"), ("verify", "VerifyFunction"), ("cleanup", "CleanupFunction"), ("hello", None)):
+    for name, sam in (("send", "SendFunction"), ("verify", "VerifyFunction"), ("cleanup", "CleanupFunction"), ("events", "EventsFunction"), ("hello", None)):
         candidates = [os.path.join(ROOT, "target", "lambda", name, "bootstrap")]
         if sam:
             candidates.append(os.path.join(ROOT, ".aws-sam", "build", sam, "bootstrap"))
@@ -573,14 +606,17 @@ def cost(counted, warm):
     Lambda time from the straight pass, request units and log bytes from the counted one."""
     per = {}
     invocations = [counted["send"], counted["verify, right code"]]
-    billed_ms = sum(-(-warm[op]["latency_ms"]["median"] // 1) for op in ("send", "verify, right code"))
+    # The events function: at most one invocation per outcome (`sent`, `approved`), each a
+    # batch of one record, as at low traffic; busier tables put many records in a batch.
+    events_ms = -(-warm["events (one stream record)"]["latency_ms"]["median"] // 1)
+    billed_ms = sum(-(-warm[op]["latency_ms"]["median"] // 1) for op in ("send", "verify, right code")) + 2 * events_ms
     per["lambda_compute"] = billed_ms / 1000 * MEMORY_GB * PRICES["lambda_gb_second_arm64"]
-    per["lambda_requests"] = len(invocations) * PRICES["lambda_request"]
+    per["lambda_requests"] = (len(invocations) + 2) * PRICES["lambda_request"]
     per["http_api_requests"] = len(invocations) * PRICES["http_api_request"]
     per["dynamodb_writes"] = sum(op["wru"] for op in invocations) * PRICES["dynamodb_wru"]
     per["dynamodb_reads"] = sum(op["rru"] for op in invocations) * PRICES["dynamodb_rru"]
-    per["logs"] = sum(op["log_bytes"] for op in invocations) / 1e9 * PRICES["logs_ingested_gb"]
-    # One outcome event per call: `sent`, then `approved`.
+    per["logs"] = (sum(op["log_bytes"] for op in invocations) + 2 * counted["events (one stream record)"]["log_bytes"]) / 1e9 * PRICES["logs_ingested_gb"]
+    # Two outcome events: `sent`, then `approved` (PutEvents, from the events function).
     per["eventbridge_events"] = len(invocations) * PRICES["eventbridge_custom_event"]
     per["secrets_manager"] = 0.0
     total = sum(per.values())

@@ -15,6 +15,10 @@ OTHER_URL (moto).
 
   --voice URL      where `sms-voice` calls go (scripts/voice_stub.py); without it, to OTHER_URL.
 
+Faults, for the tests that show nothing is lost when a service fails: `POST /_faults` with
+`{"operation": "PutEvents"}` makes every later call of that operation answer a 500
+InternalFailure (recorded, not forwarded) until `DELETE /_faults`.
+
 Two options serve the benchmark (bench/bench.py):
   --requests       also records each DynamoDB request's JSON (`request`), from which the
                    benchmark works out the request units AWS would bill;
@@ -95,6 +99,7 @@ class Recorder(BaseHTTPRequestHandler):
     log_file = None
     requests = False
     lock = threading.Lock()
+    faults = set()
     local = threading.local()
 
     def log_message(self, *_args):
@@ -110,31 +115,48 @@ class Recorder(BaseHTTPRequestHandler):
             pool[url] = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
         return url, pool[url]
 
+    def faults_control(self, body):
+        with self.lock:
+            if self.command == "POST":
+                Recorder.faults.add(json.loads(body or b"{}")["operation"])
+            else:
+                Recorder.faults.clear()
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def forward(self):
         started = time.perf_counter()
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
+        if urllib.parse.urlsplit(self.path).path == "/_faults":
+            self.faults_control(body)
+            return
         headers = {k.lower(): v for k, v in self.headers.items()}
         match = SCOPE.search(headers.get("authorization", ""))
         service = match.group(1) if match else ""
-        url, conn = self.upstream(service)
-        out_headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
-        for attempt in range(2):
-            try:
-                conn.request(self.command, self.path, body=body, headers=out_headers)
-                reply = conn.getresponse()
-                data = reply.read()
-                break
-            except (ConnectionError, http.client.HTTPException, OSError):
-                conn.close()
-                if attempt == 1:
-                    self.send_error(502, "upstream unreachable")
-                    return
-        app_match = APP.search(headers.get("x-amz-user-agent", "") + " " + headers.get("user-agent", ""))
         try:
             operation, calls = describe(service, self.command, urllib.parse.urlsplit(self.path).path, headers, body)
         except ValueError:
             operation, calls = "unparsed", []
+        url, conn = self.upstream(service)
+        out_headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
+        if operation in Recorder.faults:
+            reply = FaultReply()
+            data = b'{"__type":"InternalFailure","message":"injected by the test (aws_calls.py /_faults)"}'
+        else:
+            for attempt in range(2):
+                try:
+                    conn.request(self.command, self.path, body=body, headers=out_headers)
+                    reply = conn.getresponse()
+                    data = reply.read()
+                    break
+                except (ConnectionError, http.client.HTTPException, OSError):
+                    conn.close()
+                    if attempt == 1:
+                        self.send_error(502, "upstream unreachable")
+                        return
+        app_match = APP.search(headers.get("x-amz-user-agent", "") + " " + headers.get("user-agent", ""))
         record = {
             "app": app_match.group(1) if app_match else "",
             "service": service,
@@ -160,6 +182,16 @@ class Recorder(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = forward
+
+
+class FaultReply:
+    """The answer of an operation the tests made fail: AWS's own 500."""
+
+    status = 500
+    reason = "Internal Server Error"
+
+    def getheaders(self):
+        return [("Content-Type", "application/x-amz-json-1.1")]
 
 
 def main():

@@ -51,6 +51,10 @@ def table_definition(template):
         "GlobalSecondaryIndexes": props["GlobalSecondaryIndexes"],
         "BillingMode": props["BillingMode"],
         "TimeToLiveAttribute": props["TimeToLiveSpecification"]["AttributeName"],
+        "StreamSpecification": {
+            "StreamEnabled": True,
+            "StreamViewType": props["StreamSpecification"]["StreamViewType"],
+        },
     }
 
 

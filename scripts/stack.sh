@@ -100,6 +100,14 @@ start_stack() {
   wait_http "http://127.0.0.1:$API_PORT/verifications/00000000000000000000000000" 300
   curl -s -o /dev/null -X POST -H 'content-type: application/json' -d '{}' "http://127.0.0.1:$API_PORT/signup"
   curl -s -o /dev/null -X POST "http://127.0.0.1:$API_PORT/2015-03-31/functions/cleanup/invocations" -d '{"dry_run":true}'
+  curl -s -o /dev/null -X POST "http://127.0.0.1:$API_PORT/2015-03-31/functions/events/invocations" -d '{"Records":[]}'
+  # Lambda's stream event source mapping, played locally: the table's stream to the events
+  # function, with the template's filters and retries.
+  say "reading the table's stream into the events function (.local/${STACK_NAME:-dev}/streams.log)"
+  "$venv/bin/python" "$root/scripts/streams.py" "$TABLE_NAME" "http://127.0.0.1:$DDB_PORT" \
+    "http://127.0.0.1:$API_PORT/2015-03-31/functions/events/invocations" "$state/template.json" \
+    >"$state/streams.log" 2>&1 &
+  pids+=($!)
 }
 
 stop_stack() {

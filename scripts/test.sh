@@ -31,6 +31,8 @@ cargo test --workspace --exclude twostep-tests
 
 start_stack
 export TWOSTEP_API_URL="http://127.0.0.1:$API_PORT" TWOSTEP_MOTO_URL="http://127.0.0.1:$MOTO_PORT"
+# The AWS call recorder, whose /_faults makes an operation fail (tests/events.rs).
+export TWOSTEP_CALLS_URL="http://127.0.0.1:$CALLS_PORT"
 # The voice stub's record of calls (scripts/voice_stub.py: GET /calls, POST /reset).
 export TWOSTEP_VOICE_URL="http://127.0.0.1:$VOICE_PORT"
 export TWOSTEP_TABLE_DEFINITION="$state/table.json" TWOSTEP_TEMPLATE_JSON="$state/template.json"

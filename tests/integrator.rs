@@ -382,7 +382,7 @@ fn assert_schema(events: &[Value]) {
             event["detail-type"],
             format!("verification.{}", detail["type"].as_str().unwrap_or(""))
         );
-        assert_eq!(detail["schema_version"], 1);
+        assert_eq!(detail["schema_version"], 2);
     }
 }
 

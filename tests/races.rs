@@ -46,7 +46,6 @@ async fn app(settings: &[(&str, &str)]) -> App {
         store: Arc::new(store),
         clock: Arc::new(SystemClock),
         metrics: Arc::new(NoMetrics),
-        events: Arc::new(twostep::events::NoEvents),
     };
     App {
         core,

@@ -218,7 +218,6 @@ async fn twenty_concurrent_sends_with_a_key_limited_to_three_deliver_three() {
             store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table)),
             clock: Arc::new(SystemClock),
             metrics: Arc::new(NoMetrics),
-            events: Arc::new(twostep::events::NoEvents),
         },
         hasher,
         keys: KeyRing::new(),

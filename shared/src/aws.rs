@@ -22,7 +22,6 @@ use crate::channels::AwsSender;
 use crate::channels::authenticator::{self, TotpCipher};
 use crate::config::{Config, ConfigError};
 use crate::domain::CodeHasher;
-use crate::events::{EventBridgeSink, EventSink, NoEvents};
 use crate::metrics::EmfMetrics;
 use crate::service::Core;
 use crate::store::dynamodb::DynamoStore;
@@ -112,8 +111,7 @@ pub fn http_client() -> SharedHttpClient {
     })
 }
 
-/// The core over DynamoDB, the system clock, EMF metrics and (with `EVENT_BUS_NAME`)
-/// EventBridge.
+/// The core over DynamoDB, the system clock and EMF metrics.
 pub fn core(sdk: &aws_config::SdkConfig, config: Config) -> Core {
     let store = DynamoStore::new(
         aws_sdk_dynamodb::Client::new(sdk),
@@ -122,19 +120,11 @@ pub fn core(sdk: &aws_config::SdkConfig, config: Config) -> Core {
     let metrics = EmfMetrics {
         namespace: config.metrics_namespace.clone(),
     };
-    let events: Arc<dyn EventSink> = match &config.event_bus_name {
-        Some(bus) => Arc::new(EventBridgeSink::new(
-            aws_sdk_eventbridge::Client::new(sdk),
-            bus,
-        )),
-        None => Arc::new(NoEvents),
-    };
     Core {
         config: Arc::new(config),
         store: Arc::new(store),
         clock: Arc::new(SystemClock),
         metrics: Arc::new(metrics),
-        events,
     }
 }
 

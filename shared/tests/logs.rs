@@ -68,17 +68,12 @@ async fn the_log_names_no_destination_and_no_code() {
     .iter()
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
     .collect();
+    let store = Arc::new(MemoryStore::new());
     let core = Core {
         config: Arc::new(Config::from_vars(&vars).expect("config")),
-        store: Arc::new(MemoryStore::new()),
+        store: store.clone(),
         clock: Arc::new(SystemClock),
         metrics: Arc::new(NoMetrics),
-        // A bus that refuses every event, so that the "event not published" path logs too.
-        events: {
-            let events = twostep::events::memory::RecordingEvents::default();
-            events.set_failing(true);
-            Arc::new(events)
-        },
     };
     let hasher = CodeHasher::new(&[42u8; 32], None);
     let sender = RecordingSender::new();
@@ -117,9 +112,25 @@ async fn the_log_names_no_destination_and_no_code() {
         check(to, &code).await.expect("approved");
         codes.push(code);
     }
+    // The events function's lines: the events of every change, refused by the bus once,
+    // then published.
+    let events = twostep::events::memory::RecordingEvents::default();
+    events.set_failing(true);
+    let changes = store.changes();
+    service::outcomes::publish(&core.config, &NoMetrics, &events, &changes).await;
+    events.set_failing(false);
+    service::outcomes::publish(&core.config, &NoMetrics, &events, &changes).await;
+    assert_eq!(events.events().len(), 10, "{:?}", events.kinds());
 
     let text = log.text();
-    for line in ["delivery failed", "code sent", "incorrect code", "approved"] {
+    for line in [
+        "delivery failed",
+        "code sent",
+        "incorrect code",
+        "approved",
+        "event not published yet",
+        "event published",
+    ] {
         assert!(text.contains(line), "no '{line}' in the log:\n{text}");
     }
     let words: Vec<&str> = text

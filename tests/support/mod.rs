@@ -55,6 +55,7 @@ impl Reply {
 }
 
 /// An HTTP client of the local API.
+#[derive(Clone)]
 pub struct Api {
     http: reqwest::Client,
     base: String,
@@ -344,10 +345,11 @@ pub async fn events_for(verification_id: &str) -> Vec<Value> {
     }
 }
 
-/// The events of `id`, once at least `at_least` arrived: they are published before the
-/// answer, but the emulator's rule copies them to the log group asynchronously.
+/// The events of `id`, once at least `at_least` arrived (or after 20 s): they come from the
+/// table's stream (scripts/streams.py reads it about five times a second) through the
+/// events function, and the emulator's rule copies them to the log group.
 pub async fn events_of(id: &str, at_least: usize) -> Vec<Value> {
-    for _ in 0..50 {
+    for _ in 0..200 {
         let found = events_for(id).await;
         if found.len() >= at_least {
             return found;

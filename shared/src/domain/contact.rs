@@ -72,6 +72,9 @@ pub struct CurrentCode {
     /// The customer it was sent for (a keyed sign-up's `customer_id`): its approval records
     /// the destination as the customer's.
     pub customer: Option<CustomerKey>,
+    /// The number of the last attempt found wrong, recorded after the comparison: the
+    /// change that the `incorrect_code` (and `locked`) events are made from.
+    pub wrong: Option<u32>,
 }
 
 impl CurrentCode {

@@ -1,7 +1,6 @@
 //! Cancelling a verification (keyed): its code stops working.
 
 use crate::domain::{VerificationId, VerificationStatus};
-use crate::events::EventType;
 use crate::store::CodeRef;
 
 use super::check::{EXPIRED, NEVER_DELIVERED};
@@ -22,8 +21,6 @@ pub async fn cancel(core: &Core, id: &VerificationId) -> Result<StatusView, Serv
     };
     if core.store.cancel(&code, attempts).await? {
         tracing::info!(verification_id = %id, "canceled");
-        core.publish(&[core.event(EventType::Canceled, id, &record.destination, record.channel)])
-            .await;
         return Ok(StatusView {
             status: VerificationStatus::Canceled,
             ..view
@@ -55,6 +52,7 @@ fn cancellable(status: VerificationStatus) -> Result<bool, ServiceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::EventType;
     use crate::service::testing::{Harness, phone, wrong};
     use crate::service::{CheckTarget, status};
 
@@ -89,7 +87,7 @@ mod tests {
             "{resend_it:?}"
         );
         assert_eq!(
-            h.events.kinds(),
+            h.event_kinds(),
             [
                 EventType::Sent,
                 EventType::IncorrectCode,

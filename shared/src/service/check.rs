@@ -6,9 +6,8 @@ use crate::domain::{
     Channel, CodeHasher, CodeState, ContactRecord, CurrentCode, Destination, SubmittedCode,
     VerificationId, VerificationRecord, VerificationState,
 };
-use crate::events::EventType;
 use crate::metrics::Metric;
-use crate::store::{Attempt, AttemptOutcome, CodeApproval, LengthCheck};
+use crate::store::{Attempt, AttemptOutcome, CodeApproval, CodeRef, LengthCheck};
 
 use super::{Core, ServiceError, limits};
 
@@ -64,7 +63,7 @@ pub async fn check(
             {
                 return Err(e);
             }
-            return Err(refused(core, &destination, contact.as_deref(), by_id.as_ref(), now).await);
+            return Err(refused(core, contact.as_deref(), by_id.as_ref(), now).await);
         }
     };
     let id = counted.verification_id.clone();
@@ -84,8 +83,6 @@ pub async fn check(
         let channel = counted.channel;
         core.metrics
             .count(Metric::Approvals, channel, &[("verification_id", &id_text)]);
-        core.publish(&[core.event(EventType::Approved, &id, &destination, channel)])
-            .await;
         return Ok(Approval {
             verification_id: id,
             verified_at: now,
@@ -101,7 +98,7 @@ pub async fn check(
     {
         return Err(ServiceError::NotFound(NO_PENDING));
     }
-    Err(refused(core, &destination, contact.as_ref(), by_id.as_ref(), now).await)
+    Err(refused(core, contact.as_ref(), by_id.as_ref(), now).await)
 }
 
 /// The submitted code's length, against the stored codes' lengths.
@@ -164,8 +161,10 @@ async fn resolve(
     }
 }
 
-/// A counted attempt with the wrong code: counted in the metrics and events, and the
-/// verification locked when it used the last attempt.
+/// A counted attempt with the wrong code: recorded as wrong on the contact (the change the
+/// `incorrect_code` and `locked` events are made from) and counted in the metrics. The
+/// answer does not wait on that record: the attempt is counted already, and a failed record
+/// costs its events only (logged and counted).
 async fn wrong_code(core: &Core, destination: &Destination, counted: &CurrentCode) -> ServiceError {
     let (id, channel) = (&counted.verification_id, counted.channel);
     let remaining = counted.attempts_remaining();
@@ -173,16 +172,18 @@ async fn wrong_code(core: &Core, destination: &Destination, counted: &CurrentCod
     let id_text = id.to_string();
     let properties = [("verification_id", id_text.as_str())];
     core.metrics.count(Metric::WrongCodes, channel, &properties);
-    let mut wrong = core.event(EventType::IncorrectCode, id, destination, channel);
-    wrong.attempts_remaining = Some(remaining);
-    let mut events = vec![wrong];
     if remaining == 0 {
         core.metrics.count(Metric::Lockouts, channel, &properties);
-        let mut locked = core.event(EventType::Locked, id, destination, channel);
-        locked.attempts_remaining = Some(0);
-        events.push(locked);
     }
-    core.publish(&events).await;
+    let code = CodeRef {
+        destination: destination.clone(),
+        id: id.clone(),
+    };
+    if let Err(e) = core.store.mark_wrong(&code, counted.attempts).await {
+        tracing::error!(verification_id = %id, error = %e, "wrong attempt not recorded: its events are lost");
+        core.metrics
+            .count(Metric::EventsNotPublished, channel, &properties);
+    }
     ServiceError::IncorrectCode {
         attempts_remaining: remaining,
     }
@@ -191,7 +192,6 @@ async fn wrong_code(core: &Core, destination: &Destination, counted: &CurrentCod
 /// Why an attempt was not counted ([`refusal`]); an expiry seen here is recorded once.
 async fn refused(
     core: &Core,
-    destination: &Destination,
     contact: Option<&ContactRecord>,
     by_id: Option<&VerificationRecord>,
     now: i64,
@@ -202,14 +202,13 @@ async fn refused(
         // moved on to a newer code, with its checks unknown here.
         let current = contact.and_then(|c| c.current.as_ref());
         let expired = match (by_id, current) {
-            (Some(v), Some(c)) if c.verification_id == v.id => Some((&v.id, v.channel, c.attempts)),
-            (Some(v), _) => Some((&v.id, v.channel, 0)),
-            (None, Some(c)) => Some((&c.verification_id, c.channel, c.attempts)),
+            (Some(v), Some(c)) if c.verification_id == v.id => Some((&v.id, c.attempts)),
+            (Some(v), _) => Some((&v.id, 0)),
+            (None, Some(c)) => Some((&c.verification_id, c.attempts)),
             (None, None) => None,
         };
-        if let Some((id, channel, attempts)) = expired {
-            core.note_expired(id, (destination, channel), attempts)
-                .await;
+        if let Some((id, attempts)) = expired {
+            core.note_expired(id, attempts).await;
         }
     }
     reason

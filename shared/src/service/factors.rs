@@ -7,7 +7,6 @@ use crate::domain::{
     Channel, CodeRules, Destination, SubmittedCode, TotpFactor, VerificationId, VerificationRecord,
     VerificationState,
 };
-use crate::events::EventType;
 use crate::metrics::Metric;
 use crate::store::{AcceptedStep, AppCheck, AppLock, EnrollOutcome, Enrollment, FactorAttempt};
 use crate::time::seconds_until;
@@ -240,8 +239,6 @@ async fn accept(
         Channel::Totp,
         &[("verification_id", &id_text)],
     );
-    core.publish(&[core.event(EventType::Approved, &id, destination, Channel::Totp)])
-        .await;
     Ok(Some(Approval {
         verification_id: id,
         verified_at: now,
@@ -257,7 +254,6 @@ mod tests {
 
     use super::*;
     use crate::domain::{Country, PhoneNumber, VerificationStatus};
-    use crate::events::memory::RecordingEvents;
     use crate::metrics::RecordingMetrics;
     use crate::store::memory::MemoryStore;
     use crate::time::testing::TestClock;
@@ -280,7 +276,6 @@ mod tests {
                     store: Arc::new(MemoryStore::new()),
                     clock: clock.clone(),
                     metrics: Arc::new(RecordingMetrics::default()),
-                    events: Arc::new(RecordingEvents::default()),
                 },
                 clock,
                 cipher: TotpCipher::new(&[7u8; 32], None),

@@ -173,7 +173,6 @@ mod tests {
     use std::sync::atomic::{AtomicI64, Ordering};
 
     use super::*;
-    use crate::events::NoEvents;
     use crate::metrics::RecordingMetrics;
     use crate::store::KeyStore;
     use crate::store::memory::MemoryStore;
@@ -188,7 +187,6 @@ mod tests {
             store,
             clock,
             metrics: Arc::new(RecordingMetrics::default()),
-            events: Arc::new(NoEvents),
         }
     }
 

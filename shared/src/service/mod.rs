@@ -6,9 +6,8 @@
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::domain::{Channel, Destination, InputError, VerificationId};
-use crate::events::{Event, EventSink, EventType};
-use crate::metrics::{Metric, Metrics};
+use crate::domain::{InputError, VerificationId};
+use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 use crate::time::Clock;
 
@@ -23,6 +22,7 @@ pub mod idempotency;
 pub mod keys;
 pub mod limits;
 pub mod lookup;
+pub mod outcomes;
 pub mod send;
 pub mod status;
 #[cfg(test)]
@@ -53,58 +53,14 @@ pub struct Core {
     pub clock: Arc<dyn Clock>,
     /// Where operational metrics go.
     pub metrics: Arc<dyn Metrics>,
-    /// Where outcome events go.
-    pub events: Arc<dyn EventSink>,
 }
 
 impl Core {
-    /// Publishes outcome events. Never fails the request: the outcome is stored already,
-    /// and stays readable by its status; a failure is logged and counted.
-    pub(crate) async fn publish(&self, events: &[Event]) {
-        if let Err(e) = self.events.publish(events).await {
-            for event in events {
-                tracing::error!(verification_id = %event.verification_id, event = event.kind.as_str(), error = %e, "event not published");
-                self.metrics.count(
-                    Metric::EventsNotPublished,
-                    event.channel,
-                    &[("verification_id", &event.verification_id)],
-                );
-            }
-        }
-    }
-
-    /// An event about verification `id`, whose code went to `destination` by `channel`, now.
-    pub(crate) fn event(
-        &self,
-        kind: EventType,
-        id: &VerificationId,
-        destination: &Destination,
-        channel: Channel,
-    ) -> Event {
-        Event::new(
-            kind,
-            id,
-            (destination, channel),
-            self.config.is_test_destination(destination),
-            self.clock.now_ms(),
-        )
-    }
-
-    /// Records that verification `id` was seen past its expiry, after `attempts` checks,
-    /// and the first time, says so.
-    async fn note_expired(
-        &self,
-        id: &VerificationId,
-        (destination, channel): (&Destination, Channel),
-        attempts: u32,
-    ) {
-        match self.store.mark_expired(id, attempts).await {
-            Ok(true) => {
-                self.publish(&[self.event(EventType::Expired, id, destination, channel)])
-                    .await;
-            }
-            Ok(false) => {}
-            Err(e) => tracing::warn!(verification_id = %id, error = %e, "expiry not recorded"),
+    /// Records that verification `id` was seen past its expiry, after `attempts` checks
+    /// (once: the change the `expired` event is made from).
+    async fn note_expired(&self, id: &VerificationId, attempts: u32) {
+        if let Err(e) = self.store.mark_expired(id, attempts).await {
+            tracing::warn!(verification_id = %id, error = %e, "expiry not recorded");
         }
     }
 }
@@ -215,6 +171,7 @@ pub(crate) fn random_failure(e: rand::rngs::SysError) -> ServiceError {
 mod tests {
     use super::*;
     use crate::domain::{Destination, EmailAddress};
+    use crate::metrics::Metric;
     use crate::service::testing::{Harness, phone, wrong};
 
     #[tokio::test]
@@ -293,10 +250,13 @@ mod tests {
         status(&h.core, &third.verification_id)
             .await
             .expect("status");
-        use EventType as E;
+        use crate::events::EventType as E;
+        // A code is `sent` once it is stored for delivery; `delivery_failed` follows when the
+        // carrier refuses it.
         assert_eq!(
-            h.events.kinds(),
+            h.event_kinds(),
             [
+                E::Sent,
                 E::DeliveryFailed,
                 E::Sent,
                 E::IncorrectCode,
@@ -310,29 +270,49 @@ mod tests {
             ],
             "expired once, though seen twice"
         );
-        let events = h.events.events();
-        assert_eq!(events[1].verification_id, first.verification_id.as_str());
-        assert_eq!(events[7].verification_id, second.verification_id.as_str());
-        assert_eq!(events[7].attempts_remaining, Some(0));
-        assert_eq!(events[2].attempts_remaining, Some(1));
-        assert!(events[1].expires_at.is_some() && events[3].expires_at.is_none());
+        let events = h.events();
+        assert_eq!(events[2].verification_id, first.verification_id.as_str());
+        assert_eq!(events[8].verification_id, second.verification_id.as_str());
+        assert_eq!(events[8].attempts_remaining, Some(0));
+        assert_eq!(events[3].attempts_remaining, Some(1));
+        assert!(events[2].expires_at.is_some() && events[4].expires_at.is_none());
+        let ids: std::collections::BTreeSet<&str> =
+            events.iter().map(|e| e.event_id.as_str()).collect();
+        assert_eq!(ids.len(), events.len(), "an event id is unique");
         for event in &events {
             let json = serde_json::to_string(event).expect("json");
             for secret in [&code, &code2, "4989202451100", "ada@example.com"] {
                 assert!(!json.contains(secret), "{json} holds {secret}");
             }
-            assert_eq!(event.schema_version, 1);
+            assert_eq!(event.schema_version, 2);
         }
     }
 
     #[tokio::test]
-    async fn an_unpublished_event_changes_no_answer_and_is_counted() {
+    async fn a_wrong_code_not_recorded_changes_no_answer_and_is_counted() {
         let h = Harness::new(&[]);
-        h.events.set_failing(true);
-        h.send(&phone()).await.expect("sent all the same");
-        h.check(CheckTarget::Destination(phone()), &h.last_code())
-            .await
-            .expect("approved all the same");
-        assert_eq!(h.metrics.counted(Metric::EventsNotPublished), 2);
+        h.send(&phone()).await.expect("sent");
+        let code = h.last_code();
+        // The count succeeds, the record of the wrong attempt after it fails.
+        let store = h.store.clone();
+        h.store.meanwhile(move |_, op| {
+            if matches!(op, crate::store::memory::Op::CountAttempt(_)) {
+                store.fail_next_call("throttled");
+            }
+        });
+        let answer = h
+            .check(CheckTarget::Destination(phone()), &wrong(&code))
+            .await;
+        assert!(
+            matches!(
+                answer,
+                Err(ServiceError::IncorrectCode {
+                    attempts_remaining: 4
+                })
+            ),
+            "{answer:?}"
+        );
+        assert_eq!(h.metrics.counted(Metric::EventsNotPublished), 1);
+        assert_eq!(h.event_kinds(), [crate::events::EventType::Sent]);
     }
 }

@@ -70,8 +70,7 @@ pub(super) async fn record_and_status(
     };
     if status == VerificationStatus::Expired && record.state == VerificationState::Pending {
         let attempts = record.max_attempts.saturating_sub(attempts_remaining);
-        core.note_expired(&record.id, (&record.destination, record.channel), attempts)
-            .await;
+        core.note_expired(&record.id, attempts).await;
     }
     let view = StatusView {
         verification_id: record.id.clone(),

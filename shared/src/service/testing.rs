@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use super::*;
 use crate::channels::memory::RecordingSender;
+use crate::domain::Destination;
 use crate::domain::{
     ChannelList, CodeHasher, Country, EmailAddress, Fallback, PhoneNumber, SubmittedCode,
 };
-use crate::events::memory::RecordingEvents;
+use crate::events::{Event, EventType, changes};
 use crate::metrics::RecordingMetrics;
 use crate::store::AttemptOutcome;
 use crate::store::memory::{MemoryStore, Op};
@@ -18,7 +19,6 @@ use crate::time::testing::TestClock;
 pub(crate) struct Harness {
     pub(crate) core: Core,
     pub(crate) metrics: Arc<RecordingMetrics>,
-    pub(crate) events: Arc<RecordingEvents>,
     pub(crate) store: Arc<MemoryStore>,
     pub(crate) clock: Arc<TestClock>,
     pub(crate) sender: RecordingSender,
@@ -30,7 +30,6 @@ impl Harness {
         let store = Arc::new(MemoryStore::new());
         let clock = Arc::new(TestClock::at(1_800_000_000_000));
         let metrics = Arc::new(RecordingMetrics::default());
-        let events = Arc::new(RecordingEvents::default());
         let config = crate::config::testing::test_config(extra);
         Self {
             core: Core {
@@ -38,15 +37,29 @@ impl Harness {
                 store: store.clone(),
                 clock: clock.clone(),
                 metrics: metrics.clone(),
-                events: events.clone(),
             },
-            events,
             metrics,
             store,
             clock,
             sender: RecordingSender::new(),
             hasher: CodeHasher::new(&[42u8; 32], None),
         }
+    }
+
+    /// The outcome events of every change stored so far, as the `events` function makes
+    /// them from the table's stream.
+    pub(crate) fn events(&self) -> Vec<Event> {
+        let config = &self.core.config;
+        self.store
+            .changes()
+            .iter()
+            .flat_map(|c| changes::events(c, &|d| config.is_test_destination(d)))
+            .collect()
+    }
+
+    /// The types of [`Harness::events`].
+    pub(crate) fn event_kinds(&self) -> Vec<EventType> {
+        self.events().iter().map(|e| e.kind).collect()
     }
 
     pub(crate) fn advance(&self, seconds: i64) {

@@ -35,6 +35,7 @@ macro_rules! store_conformance {
             a_code_is_approved_once_and_never_from_its_expiry_on,
             an_approval_verifies_the_contact_and_takes_it_out_of_cleanup,
             a_pending_code_is_cancelled_once_and_an_expiry_recorded_once,
+            a_wrong_attempt_is_recorded_on_the_current_code_only,
             a_failed_delivery_makes_the_code_unusable_and_sets_the_cooldown,
             an_approval_for_a_customer_makes_the_destination_its_verified_one,
             api_keys_are_added_once_listed_and_revoked,
@@ -103,6 +104,7 @@ pub fn first_send(to: &Destination, now: i64) -> SendWrite {
         length: Some(6),
         channel: to.channel(),
         customer: None,
+        wrong: None,
     };
     SendWrite {
         contact: ContactRecord {

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 
 use super::*;
 use crate::domain::{CodeState, ContactStatus, FactorState, VerificationState};
+use crate::events::changes::{Change, RecordChange};
 
 /// The records, in maps. Every operation is a method that runs under the store's one lock,
 /// so each is atomic, as the conditional write it stands for is.
@@ -41,6 +42,7 @@ pub struct MemoryStore {
     records: Mutex<Records>,
     fail_next: Mutex<Option<String>>,
     meanwhile: Mutex<Option<Meanwhile>>,
+    stream: Mutex<Vec<RecordChange>>,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -86,6 +88,12 @@ impl MemoryStore {
             .collect()
     }
 
+    /// Every change of a contact or a verification so far, in order, as the table's stream
+    /// gives them (its record ids are their numbers): what the outcome events are made of.
+    pub fn changes(&self) -> Vec<RecordChange> {
+        lock(&self.stream).clone()
+    }
+
     /// Replaces a contact as it is, for tests that set up old records.
     pub fn put_contact(&self, contact: ContactRecord) {
         lock(&self.records)
@@ -105,9 +113,55 @@ impl MemoryStore {
         }
         let mut records = lock(&self.records);
         if let (Some(op), Some(request)) = (op, lock(&self.meanwhile).as_mut()) {
+            let before = records.snapshot();
             request(&mut records, &op);
+            self.note_changes(&before, &records);
         }
-        f(&mut records)
+        let before = records.snapshot();
+        let result = f(&mut records);
+        self.note_changes(&before, &records);
+        result
+    }
+
+    /// Appends to the stream each contact and verification that differs from `before`.
+    fn note_changes(&self, before: &Records, after: &Records) {
+        let mut stream = lock(&self.stream);
+        let mut push = |change| {
+            let record_id = stream.len().to_string();
+            stream.push(RecordChange {
+                record_id,
+                at: 0,
+                change,
+            });
+        };
+        let keys: std::collections::BTreeSet<&String> = before
+            .contacts
+            .keys()
+            .chain(after.contacts.keys())
+            .collect();
+        for key in keys {
+            let (old, new) = (before.contacts.get(key), after.contacts.get(key));
+            if old != new {
+                push(Change::Contact {
+                    old: old.cloned().map(Box::new),
+                    new: new.cloned().map(Box::new),
+                });
+            }
+        }
+        let keys: std::collections::BTreeSet<&String> = before
+            .verifications
+            .keys()
+            .chain(after.verifications.keys())
+            .collect();
+        for key in keys {
+            let (old, new) = (before.verifications.get(key), after.verifications.get(key));
+            if old != new {
+                push(Change::Verification {
+                    old: old.cloned().map(Box::new),
+                    new: new.cloned().map(Box::new),
+                });
+            }
+        }
     }
 }
 
@@ -116,6 +170,15 @@ fn is_open(code: &CurrentCode, now: i64) -> bool {
 }
 
 impl Records {
+    /// The contacts and verifications as they are (what the stream reports changes of).
+    fn snapshot(&self) -> Records {
+        Records {
+            contacts: self.contacts.clone(),
+            verifications: self.verifications.clone(),
+            ..Records::default()
+        }
+    }
+
     /// [`SendStore::record_send`].
     pub fn record_send(&mut self, write: &SendWrite) -> StoreResult<()> {
         let key = write.contact.destination.key();
@@ -295,6 +358,17 @@ impl Records {
                 true
             }
             _ => false,
+        }
+    }
+
+    fn mark_wrong(&mut self, code: &CodeRef, attempt: u32) {
+        if let Some(current) = self
+            .contacts
+            .get_mut(&code.destination.key())
+            .and_then(|c| c.current.as_mut())
+            .filter(|c| c.verification_id == code.id)
+        {
+            current.wrong = Some(attempt);
         }
     }
 
@@ -512,6 +586,13 @@ impl CheckStore for MemoryStore {
 
     async fn mark_expired(&self, id: &VerificationId, attempts: u32) -> StoreResult<bool> {
         self.with(None, |r| Ok(r.mark_expired(id, attempts)))
+    }
+
+    async fn mark_wrong(&self, code: &CodeRef, attempt: u32) -> StoreResult<()> {
+        self.with(None, |r| {
+            r.mark_wrong(code, attempt);
+            Ok(())
+        })
     }
 }
 

@@ -367,6 +367,11 @@ pub trait CheckStore: Send + Sync {
     /// Records that a pending verification was seen past its expiry, with the checks it
     /// had. `true` only for the first request that records it.
     async fn mark_expired(&self, id: &VerificationId, attempts: u32) -> StoreResult<bool>;
+
+    /// Records that attempt number `attempt` of the code was wrong, if the code is still the
+    /// contact's current one: the record of the outcome that the `incorrect_code` event is
+    /// made from (the count itself happens before the comparison, and cannot say).
+    async fn mark_wrong(&self, code: &CodeRef, attempt: u32) -> StoreResult<()>;
 }
 
 /// Authenticator apps (TOTP factors).

@@ -12,11 +12,9 @@ use crate::domain::{
     Channel, CodeHasher, ContactRecord, CustomerKey, Destination, Fallback, InputError, Locale,
     OtpCode, PersonName, VerificationId, VerificationStatus, sha256_hex,
 };
-use crate::events::EventType;
 use crate::messages::MessageBuilder;
 use crate::metrics::Metric;
 use crate::store::{ClientSends, CodeRef, SendWrite, StoreError};
-use crate::time::rfc3339;
 
 use super::fallback::{FlowStep, plan_fallback};
 use super::status::record_and_status;
@@ -404,15 +402,10 @@ async fn deliver(
         {
             tracing::error!(verification_id = %id, error = %e, "could not record the failed delivery");
         }
-        core.publish(&[core.event(EventType::DeliveryFailed, id, destination, channel)])
-            .await;
         return Err(ServiceError::DeliveryFailed);
     }
     tracing::info!(to = %destination.masked(), channel = channel.as_str(), verification_id = %id, "code sent");
     let expires_at = write.verification.expires_at;
-    let mut sent = core.event(EventType::Sent, id, destination, channel);
-    sent.expires_at = Some(rfc3339(expires_at));
-    core.publish(&[sent]).await;
     Ok(SendOutcome {
         verification_id: id.clone(),
         channel,
@@ -474,7 +467,7 @@ mod tests {
             .await
             .expect("approved");
         assert_eq!(h.metrics.counted_for(Metric::Approvals, Channel::Voice), 1);
-        let events = h.events.events();
+        let events = h.events();
         assert!(
             events.iter().all(|e| e.channel == Channel::Voice),
             "{events:?}"
@@ -565,7 +558,7 @@ mod tests {
             h.sender.sent().is_empty(),
             "no message to a test destination"
         );
-        let events = h.events.events();
+        let events = h.events();
         assert!(events[0].test, "{events:?}");
         h.check(CheckTarget::Id(sent.verification_id), "12345612")
             .await

@@ -39,6 +39,7 @@ pub(super) fn prepare(
         length: Some(plan.code_length),
         channel: request.channel,
         customer: request.customer.clone(),
+        wrong: None,
     };
     let (fallback, origin) =
         flow_progress(config, plan.flow, request, existing, &id, expires_at, now);

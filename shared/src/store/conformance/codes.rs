@@ -295,6 +295,22 @@ pub async fn a_pending_code_is_cancelled_once_and_an_expiry_recorded_once(store:
     );
 }
 
+/// A wrong attempt is recorded on the current code only, and a new code starts without one.
+pub async fn a_wrong_attempt_is_recorded_on_the_current_code_only(store: &dyn Store) {
+    let id = sent(store, &phone(1), T0).await;
+    ok(store.mark_wrong(&code(&phone(1), &id), 2).await);
+    let current = contact(store, &phone(1)).await.current.expect("a code");
+    assert_eq!(current.wrong, Some(2));
+    ok(store.mark_wrong(&code(&phone(1), &new_id(T0 + 1)), 3).await);
+    let current = contact(store, &phone(1)).await.current.expect("a code");
+    assert_eq!(current.wrong, Some(2), "another code's mark landed");
+    let held = contact(store, &phone(1)).await;
+    let write = next_send(&held, T0 + 60_000);
+    ok(store.record_send(&write).await);
+    let current = contact(store, &phone(1)).await.current.expect("a code");
+    assert_eq!(current.wrong, None, "the new code inherited a mark");
+}
+
 /// A failed delivery makes the code unusable and sets the contact's cooldown; once the
 /// contact has moved on to a newer code, only the verification's record changes.
 pub async fn a_failed_delivery_makes_the_code_unusable_and_sets_the_cooldown(store: &dyn Store) {

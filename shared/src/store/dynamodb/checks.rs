@@ -165,4 +165,20 @@ impl CheckStore for DynamoStore {
             .expression_attribute_values(":pending", s(VerificationState::Pending.as_str()));
         self.conditional_update(request, "UpdateItem expired").await
     }
+
+    async fn mark_wrong(&self, code: &CodeRef, attempt: u32) -> StoreResult<()> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", contact_key(&code.destination))
+            .update_expression("SET code_wrong = :attempt ADD ver :one")
+            .condition_expression("code_id = :id")
+            .expression_attribute_values(":attempt", n(attempt))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":id", s(code.id.as_str()));
+        // Refused: a newer code replaced this one, whose events no longer matter.
+        self.conditional_update(request, "UpdateItem wrong").await?;
+        Ok(())
+    }
 }

@@ -291,6 +291,7 @@ pub(super) fn current_code_from(
             Some(channel) => Channel::parse(channel).map_err(corrupt)?,
             None => destination.channel(),
         },
+        wrong: r.opt_n("code_wrong")?,
     }))
 }
 
@@ -363,6 +364,9 @@ pub(super) fn contact_to_item(c: &ContactRecord) -> Item {
         item.insert("code_ch".into(), s(code.channel.as_str()));
         if let Some(customer) = &code.customer {
             item.insert("code_cust".into(), s(customer.as_str()));
+        }
+        if let Some(wrong) = code.wrong {
+            item.insert("code_wrong".into(), n(wrong));
         }
     }
     if !c.verification_ids.is_empty() {

@@ -25,6 +25,7 @@ mod factors;
 pub mod items;
 mod keys;
 mod sends;
+pub mod stream;
 
 use items::{
     Item, contact_from_item, contact_key, customer_from_item, customer_key, factor_from_item,

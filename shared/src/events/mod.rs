@@ -1,5 +1,10 @@
 //! Outcome events on EventBridge, for workflow tools that react instead of polling.
-//! The schema is `docs/events.schema.json` (version 1): no code, only masked destinations.
+//! The schema is `docs/events.schema.json` (version 2): no code, only masked destinations.
+//!
+//! Events are not published by the requests that cause them: each is made from the change
+//! of a stored record ([`changes`]), read from the table's stream by the `events`
+//! function, so an outcome that is stored always gets its event (at least once, with an
+//! `event_id` that repeats on a redelivery).
 
 use async_trait::async_trait;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
@@ -11,7 +16,9 @@ use crate::domain::{Channel, Destination, VerificationId};
 /// The events' `Source`.
 pub const SOURCE: &str = "twostep";
 /// The `schema_version` of the events' `detail`.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
+
+pub mod changes;
 
 /// What happened to a verification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -27,7 +34,7 @@ pub enum EventType {
     IncorrectCode,
     /// The wrong code that used the last attempt.
     Locked,
-    /// The code was first seen past its expiry.
+    /// The code was first seen past its expiry, or its record was deleted (TTL) unused.
     Expired,
     /// A keyed caller cancelled it.
     Canceled,
@@ -64,6 +71,9 @@ impl EventType {
 pub struct Event {
     /// Always [`SCHEMA_VERSION`].
     pub schema_version: u32,
+    /// Unique to the event, and the same each time it is delivered again: the stream
+    /// record's id and the type (`<record id>:<type>`). Consumers drop repeats by it.
+    pub event_id: String,
     /// What happened.
     #[serde(rename = "type")]
     pub kind: EventType,
@@ -87,9 +97,10 @@ pub struct Event {
 
 impl Event {
     /// An event of `kind` about verification `id`, whose code went to `destination` by
-    /// `channel`, at `now` (unix ms).
+    /// `channel`, at `now` (unix ms), made from the change `record_id`.
     pub fn new(
         kind: EventType,
+        record_id: &str,
         id: &VerificationId,
         (destination, channel): (&Destination, Channel),
         test: bool,
@@ -97,6 +108,7 @@ impl Event {
     ) -> Self {
         Self {
             schema_version: SCHEMA_VERSION,
+            event_id: format!("{record_id}:{}", kind.as_str()),
             kind,
             verification_id: id.to_string(),
             channel,
@@ -114,11 +126,21 @@ impl Event {
     }
 }
 
+/// Events that were not published: from `first` on (those before it were), and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("events from number {first} on were not published: {why}")]
+pub struct Unpublished {
+    /// The index of the first event not published.
+    pub first: usize,
+    /// Why.
+    pub why: String,
+}
+
 /// Where events go; a trait so tests can read them.
 #[async_trait]
 pub trait EventSink: Send + Sync {
-    /// Publishes the events; an error says why they were not (all or some).
-    async fn publish(&self, events: &[Event]) -> Result<(), String>;
+    /// Publishes the events in order; an error says from which one on they were not.
+    async fn publish(&self, events: &[Event]) -> Result<(), Unpublished>;
 }
 
 /// No bus configured: events go nowhere.
@@ -127,7 +149,7 @@ pub struct NoEvents;
 
 #[async_trait]
 impl EventSink for NoEvents {
-    async fn publish(&self, _events: &[Event]) -> Result<(), String> {
+    async fn publish(&self, _events: &[Event]) -> Result<(), Unpublished> {
         Ok(())
     }
 }
@@ -149,42 +171,53 @@ impl EventBridgeSink {
     }
 }
 
+/// The most entries one `PutEvents` call takes.
+const PUT_EVENTS_MAX: usize = 10;
+
 #[async_trait]
 impl EventSink for EventBridgeSink {
-    async fn publish(&self, events: &[Event]) -> Result<(), String> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let entries = events
-            .iter()
-            .map(|event| {
-                let detail = serde_json::to_string(event).map_err(|e| e.to_string())?;
-                Ok(PutEventsRequestEntry::builder()
-                    .event_bus_name(&self.bus)
-                    .source(SOURCE)
-                    .detail_type(event.detail_type())
-                    .detail(detail)
-                    .build())
-            })
-            .collect::<Result<Vec<_>, String>>()?;
-        let out = self
-            .client
-            .put_events()
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .map_err(|e| format!("PutEvents: {}", DisplayErrorContext(&e)))?;
-        match out.failed_entry_count() {
-            0 => Ok(()),
-            failed => {
-                let why: Vec<&str> = out
+    async fn publish(&self, events: &[Event]) -> Result<(), Unpublished> {
+        for (chunk_number, chunk) in events.chunks(PUT_EVENTS_MAX).enumerate() {
+            let offset = chunk_number * PUT_EVENTS_MAX;
+            let failed_at = |first: usize, why: String| Unpublished {
+                first: offset + first,
+                why,
+            };
+            let entries = chunk
+                .iter()
+                .map(|event| {
+                    let detail = serde_json::to_string(event).map_err(|e| e.to_string())?;
+                    Ok(PutEventsRequestEntry::builder()
+                        .event_bus_name(&self.bus)
+                        .source(SOURCE)
+                        .detail_type(event.detail_type())
+                        .detail(detail)
+                        .build())
+                })
+                .collect::<Result<Vec<_>, String>>()
+                .map_err(|why| failed_at(0, why))?;
+            let out = self
+                .client
+                .put_events()
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| failed_at(0, format!("PutEvents: {}", DisplayErrorContext(&e))))?;
+            if out.failed_entry_count() > 0 {
+                // The result entries are in the request's order; a failed one has a code.
+                let first = out
                     .entries()
                     .iter()
-                    .filter_map(|e| e.error_code())
-                    .collect();
-                Err(format!("PutEvents: {failed} entries failed: {why:?}"))
+                    .position(|e| e.error_code().is_some())
+                    .unwrap_or(0);
+                let why = out.entries().get(first).and_then(|e| e.error_code());
+                return Err(failed_at(
+                    first,
+                    format!("PutEvents: entry refused: {}", why.unwrap_or("unknown")),
+                ));
             }
         }
+        Ok(())
     }
 }
 
@@ -227,13 +260,16 @@ pub mod memory {
 
     #[async_trait]
     impl EventSink for RecordingEvents {
-        async fn publish(&self, events: &[Event]) -> Result<(), String> {
+        async fn publish(&self, events: &[Event]) -> Result<(), Unpublished> {
             if *self
                 .failing
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
             {
-                return Err("the bus is unavailable".to_owned());
+                return Err(Unpublished {
+                    first: 0,
+                    why: "the bus is unavailable".to_owned(),
+                });
             }
             self.events
                 .lock()
