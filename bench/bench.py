@@ -46,6 +46,7 @@ TARGETS = {
     "authenticator, wrong code": 1,
     "authenticator, right code": 2,
     "events (one stream record)": 0,
+    "webhook (one event)": 0,
 }
 
 # us-east-1 prices, read 2026-11-23 (BENCHMARKS.md gives the sources).
@@ -57,6 +58,7 @@ PRICES = {
     "dynamodb_rru": 0.125 / 1e6,
     "logs_ingested_gb": 0.50,
     "eventbridge_custom_event": 1.00 / 1e6,
+    "sqs_request": 0.40 / 1e6,
     "twilio_verify_success": 0.05,
 }
 MEMORY_GB = 128 / 1024
@@ -98,6 +100,25 @@ def stream_batch(i):
         "awsRegion": "us-east-1",
         "dynamodb": {"ApproximateCreationDateTime": int(time.time()), "Keys": {"pk": image["pk"]}, "NewImage": image,
                      "SequenceNumber": str(1_000_000 + i), "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    }]}
+
+
+def queue_batch(i):
+    """A batch of one message from the webhook queue, as Lambda gives the webhooks function:
+    the `sent` event of verification number `i`, as the bus rule put it there."""
+    event = {
+        "version": "0", "id": f"bench-{i}", "detail-type": "verification.sent", "source": "twostep",
+        "account": "123456789012", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": "us-east-1",
+        "resources": [],
+        "detail": {"schema_version": 2, "event_id": f"bench{i}:sent", "type": "sent",
+                   "verification_id": f"01JD3Z6Q0Y4S8V1M2N3{i % 10_000_000:07d}", "channel": "sms",
+                   "to": "+49*******0000", "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                   "test": False, "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 600))},
+    }
+    return {"Records": [{
+        "messageId": f"bench-{i}", "receiptHandle": f"bench-{i}", "body": json.dumps(event),
+        "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:bench-webhooks", "awsRegion": "us-east-1",
     }]}
 
 
@@ -328,14 +349,15 @@ def expect(invocation, status, what):
 
 def warm(env, tag, first_phone, calls=None):
     """One pass of every operation against warm functions, with `env`'s endpoints."""
-    functions = {name: Function(name, env, tag) for name in ("send", "verify", "cleanup", "events", "hello")}
-    ops = {name: Op(name) for name in ("send", "status (pending)", "verify, wrong code", "verify, right code", "authenticator enrol", "authenticator, wrong code", "authenticator, right code", "events (one stream record)", "cleanup", "hello (no-op)")}
+    functions = {name: Function(name, env, tag) for name in ("send", "verify", "cleanup", "events", "webhooks", "hello")}
+    ops = {name: Op(name) for name in ("send", "status (pending)", "verify, wrong code", "verify, right code", "authenticator enrol", "authenticator, wrong code", "authenticator, right code", "events (one stream record)", "webhook (one event)", "cleanup", "hello (no-op)")}
     try:
         # Warm each function up: its first call opens its connections.
         functions["hello"].invoke({})
         expect(functions["verify"].invoke(apigw("GET", "/verifications/" + "0" * 26, path_id="0" * 26)), 404, "warm-up")
         functions["cleanup"].invoke({"dry_run": True})
         functions["events"].invoke(stream_batch(first_phone))
+        functions["webhooks"].invoke(queue_batch(first_phone))
         if calls:
             calls.new()
         # The first N contacts stay unverified, for cleanup; the next N are verified.
@@ -390,6 +412,12 @@ def warm(env, tag, first_phone, calls=None):
             reply = timed(ops["events (one stream record)"], functions["events"], stream_batch(first_phone + 1 + i), calls).json()
             if reply.get("batchItemFailures"):
                 raise RuntimeError(f"events: the bus refused an event: {reply}")
+        # A signed POST to the local receiver (docs/integrations/webhook_receiver.py), which
+        # verifies it and answers 204.
+        for i in range(N):
+            reply = timed(ops["webhook (one event)"], functions["webhooks"], queue_batch(first_phone + 1 + i), calls).json()
+            if reply.get("batchItemFailures"):
+                raise RuntimeError(f"webhooks: the receiver refused a delivery: {reply}")
         for _ in range(N):
             timed(ops["hello (no-op)"], functions["hello"], {}, None)
         sizes = item_sizes() if calls else {}
@@ -590,7 +618,7 @@ def tune_size(throttle, envs, first_phone):
 def sizes():
     """arm64 release binaries, as `cargo lambda build --release --arm64` (and sam build) make them."""
     found = {}
-    for name, sam in (("send", "SendFunction"), ("verify", "VerifyFunction"), ("cleanup", "CleanupFunction"), ("events", "EventsFunction"), ("hello", None)):
+    for name, sam in (("send", "SendFunction"), ("verify", "VerifyFunction"), ("cleanup", "CleanupFunction"), ("events", "EventsFunction"), ("webhooks", "WebhookFunction"), ("hello", None)):
         candidates = [os.path.join(ROOT, "target", "lambda", name, "bootstrap")]
         if sam:
             candidates.append(os.path.join(ROOT, ".aws-sam", "build", sam, "bootstrap"))
@@ -620,7 +648,20 @@ def cost(counted, warm):
     per["eventbridge_events"] = len(invocations) * PRICES["eventbridge_custom_event"]
     per["secrets_manager"] = 0.0
     total = sum(per.values())
+    # With a webhook (optional): each of the two events is one more invocation (a batch of
+    # one, the low-traffic case) and three SQS requests (EventBridge's send, Lambda's receive
+    # and delete).
+    hook_ms = -(-warm["webhook (one event)"]["latency_ms"]["median"] // 1)
+    webhook = {
+        "lambda_compute": 2 * hook_ms / 1000 * MEMORY_GB * PRICES["lambda_gb_second_arm64"],
+        "lambda_requests": 2 * PRICES["lambda_request"],
+        "sqs_requests": 2 * 3 * PRICES["sqs_request"],
+        "logs": 2 * counted["webhook (one event)"]["log_bytes"] / 1e9 * PRICES["logs_ingested_gb"],
+    }
     return {
+        "webhook_billed_ms": 2 * hook_ms,
+        "webhook_per_million": {k: v * 1e6 for k, v in webhook.items()},
+        "webhook_total_per_million": sum(webhook.values()) * 1e6,
         "billed_ms_per_verification": billed_ms,
         "per_million": {k: v * 1e6 for k, v in per.items()},
         "total_per_million": total * 1e6,
@@ -777,6 +818,11 @@ def render(r):
     lines += [f"| {k.replace('_', ' ')} | {v:.2f} |" for k, v in c["per_million"].items()]
     lines += [f"| **total** | **{c['total_per_million']:.2f}** |", f"| Twilio Verify ($0.05 per success) | {c['twilio_per_million']:,.0f} |", ""]
     lines += [f"Billed Lambda time per verification: {c['billed_ms_per_verification']:.0f} ms at 128 MB; twostep costs 1/{c['ratio']:,.0f} of Twilio Verify's fee."]
+    if "webhook_total_per_million" in c:
+        parts = ", ".join(f"{k.replace('_', ' ')} {v:.2f}" for k, v in c["webhook_per_million"].items())
+        lines += ["", f"With a webhook (`WebhookUrl`), each verification's two events are also delivered, signed: "
+                  f"${c['webhook_total_per_million']:.2f} more per million verifications ({parts}; "
+                  f"{c['webhook_billed_ms']:.0f} ms billed at 128 MB)."]
     return "\n".join(lines) + "\n"
 
 

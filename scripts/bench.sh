@@ -31,6 +31,8 @@ unset API_PORT
 # that the checks come within it and cleanup then finds the unverified contacts' codes expired.
 export CODE_TTL_SECONDS=30 UNVERIFIED_RETENTION_HOURS=0 SMS_ALLOWED_COUNTRIES=DE
 export TABLE_NAME=twostep-bench RUST_LOG=info AWS_CALLS_OPTIONS=--requests
+# The webhook secret is read once per start, as deployed (the tests re-read it every second).
+export WEBHOOK_SECRET_CACHE_SECONDS=300
 # shellcheck source=scripts/stack.sh
 source "$root/scripts/stack.sh"
 trap stop_stack EXIT INT TERM
@@ -48,7 +50,7 @@ fi
 if [[ "$arm64" == 1 ]]; then
   say "building the arm64 release binaries that Lambda runs (for their sizes)"
   rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1
-  PATH="$venv/bin:$PATH" cargo lambda build --release --arm64 --bin send --bin verify --bin cleanup --bin events --bin hello
+  PATH="$venv/bin:$PATH" cargo lambda build --release --arm64 --bin send --bin verify --bin cleanup --bin events --bin webhooks --bin hello
 fi
 
 start_emulators

@@ -24,6 +24,7 @@ twostep is running at http://127.0.0.1:$API_PORT
   Fallback:         ... -d '{"phone":"+14155550123","email":"ada@example.com","channels":"sms,voice,email"}' (post again after 30 s: the next channel)
   Verify:           curl -s -X POST http://127.0.0.1:$API_PORT/verify -H 'content-type: application/json' -d '{"phone":"+14155550123","code":"<code>"}'
   Authenticator app: after verifying on the demo page, follow "Set up an authenticator app" (/totp)
+  Signed webhooks:  every event is POSTed to docs/integrations/webhook_receiver.py, which verifies it: .local/dev/webhooks.jsonl
   Logs:             .local/dev/*.log
 
   Servers (IVR, workflow tools) use an API key; this one was just made for you:

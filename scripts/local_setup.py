@@ -102,6 +102,42 @@ def main():
             secrets.create_secret(Name=secret_id, SecretString=json.dumps({"current": key}))
 
     events_to_logs(os.environ["EVENT_BUS_NAME"])
+    if os.environ.get("WEBHOOK_QUEUE_URL"):
+        webhook(template, os.environ["EVENT_BUS_NAME"], secrets)
+
+
+def webhook(template, bus, secrets):
+    """The webhook's secret, queue and dead-letter queue, and the rule from the bus to the
+    queue, as template.yaml makes them (WebhookSecret, WebhookQueue, WebhookRule). The
+    queue's maxReceiveCount is one more than the waits of WEBHOOK_RETRY_SECONDS, as the
+    template's is for its schedule."""
+    secret_id = os.environ["WEBHOOK_SECRET_ID"]
+    generate = template["Resources"]["WebhookSecret"]["Properties"]["GenerateSecretString"]
+    try:
+        secrets.describe_secret(SecretId=secret_id)
+    except secrets.exceptions.ResourceNotFoundException:
+        key = secrets.get_random_password(
+            PasswordLength=generate["PasswordLength"], ExcludePunctuation=generate["ExcludePunctuation"]
+        )["RandomPassword"]
+        secrets.create_secret(Name=secret_id, SecretString=json.dumps({generate["GenerateStringKey"]: key}))
+    sqs = boto3.client("sqs")
+    name = os.environ["WEBHOOK_QUEUE_URL"].rstrip("/").rsplit("/", 1)[1]
+    dead = sqs.create_queue(QueueName=f"{name}-dead-letters")["QueueUrl"]
+    dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    attempts = len(os.environ["WEBHOOK_RETRY_SECONDS"].split(",")) + 1
+    queue = sqs.create_queue(
+        QueueName=name,
+        Attributes={
+            # Short, so that a batch the function failed as a whole comes back soon locally.
+            "VisibilityTimeout": "5",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": str(attempts)}),
+        },
+    )["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events = boto3.client("events")
+    rule = template["Resources"]["WebhookRule"]["Properties"]
+    events.put_rule(Name=f"{name}-rule", EventBusName=bus, EventPattern=json.dumps(rule["EventPattern"]))
+    events.put_targets(Rule=f"{name}-rule", EventBusName=bus, Targets=[{"Id": "webhook-queue", "Arn": queue_arn}])
 
 
 def events_to_logs(bus):

@@ -29,6 +29,15 @@ stack_env() {
   # The outcome events' bus; local_setup.py makes it, with a rule that copies every event to
   # the log group /twostep/local/events.
   export EVENT_BUS_NAME="${EVENT_BUS_NAME:-${TABLE_NAME}-events}"
+  # The signed webhook: the bus's rule puts every event on a queue in moto, the webhooks
+  # function POSTs each, signed, to docs/integrations/webhook_receiver.py on $HOOK_PORT.
+  # The waits between attempts are seconds here (the template's: 5 s to 10 h).
+  HOOK_PORT="${HOOK_PORT:-$((MOTO_PORT + 4))}"
+  export WEBHOOK_URL="${WEBHOOK_URL:-http://127.0.0.1:$HOOK_PORT/twostep}"
+  export WEBHOOK_SECRET_ID="${WEBHOOK_SECRET_ID:-twostep-local/webhook-secret}"
+  export WEBHOOK_QUEUE_URL="${WEBHOOK_QUEUE_URL:-http://127.0.0.1:$CALLS_PORT/123456789012/${TABLE_NAME}-webhooks}"
+  export WEBHOOK_RETRY_SECONDS="${WEBHOOK_RETRY_SECONDS:-1,2,2}"
+  export WEBHOOK_SECRET_CACHE_SECONDS="${WEBHOOK_SECRET_CACHE_SECONDS:-1}"
   export ENVIRONMENT="${ENVIRONMENT:-dev}"
   export EMAIL_FROM="${EMAIL_FROM:-codes@twostep.example}"
   export CODE_HASH_SECRET_ID="${CODE_HASH_SECRET_ID:-twostep-local/code-hash-key}"
@@ -57,7 +66,7 @@ port_free() {
 start_emulators() {
   stack_env
   local p
-  for p in "$DDB_PORT" "$MOTO_PORT" "$CALLS_PORT" "$VOICE_PORT" ${API_PORT:+"$API_PORT"}; do
+  for p in "$DDB_PORT" "$MOTO_PORT" "$CALLS_PORT" "$VOICE_PORT" "$HOOK_PORT" ${API_PORT:+"$API_PORT"}; do
     port_free "$p" || { say "port $p is in use: stop what runs there, or set the *_PORT variables"; return 1; }
   done
   say "starting DynamoDB Local on :$DDB_PORT"
@@ -85,6 +94,12 @@ start_emulators() {
   wait_http "http://127.0.0.1:$CALLS_PORT/moto-api/data.json" 30
   "$venv/bin/python" "$root/scripts/local_setup.py" "$TABLE_NAME" --definition-out "$state/table.json" \
     --template-out "$state/template.json"
+  say "receiving the signed webhooks on :$HOOK_PORT (.local/${STACK_NAME:-dev}/webhooks.jsonl)"
+  : >"$state/webhooks.jsonl"
+  "$venv/bin/python" "$root/docs/integrations/webhook_receiver.py" --port "$HOOK_PORT" \
+    --secret-id "$WEBHOOK_SECRET_ID" --record "$state/webhooks.jsonl" >"$state/webhook-receiver.log" 2>&1 &
+  pids+=($!)
+  wait_http "http://127.0.0.1:$HOOK_PORT/deliveries" 30
 }
 
 # The emulators, then the functions under cargo lambda watch on $API_PORT.
@@ -101,12 +116,19 @@ start_stack() {
   curl -s -o /dev/null -X POST -H 'content-type: application/json' -d '{}' "http://127.0.0.1:$API_PORT/signup"
   curl -s -o /dev/null -X POST "http://127.0.0.1:$API_PORT/2015-03-31/functions/cleanup/invocations" -d '{"dry_run":true}'
   curl -s -o /dev/null -X POST "http://127.0.0.1:$API_PORT/2015-03-31/functions/events/invocations" -d '{"Records":[]}'
+  curl -s -o /dev/null -X POST "http://127.0.0.1:$API_PORT/2015-03-31/functions/webhooks/invocations" -d '{"Records":[]}'
   # Lambda's stream event source mapping, played locally: the table's stream to the events
   # function, with the template's filters and retries.
   say "reading the table's stream into the events function (.local/${STACK_NAME:-dev}/streams.log)"
   "$venv/bin/python" "$root/scripts/streams.py" "$TABLE_NAME" "http://127.0.0.1:$DDB_PORT" \
     "http://127.0.0.1:$API_PORT/2015-03-31/functions/events/invocations" "$state/template.json" \
     >"$state/streams.log" 2>&1 &
+  pids+=($!)
+  # Lambda's SQS event source mapping, played locally: the webhook queue to the webhooks function.
+  say "delivering the webhook queue to the webhooks function (.local/${STACK_NAME:-dev}/queues.log)"
+  "$venv/bin/python" "$root/scripts/queues.py" "$WEBHOOK_QUEUE_URL" "http://127.0.0.1:$MOTO_PORT" \
+    "http://127.0.0.1:$API_PORT/2015-03-31/functions/webhooks/invocations" "$state/template.json" \
+    >"$state/queues.log" 2>&1 &
   pids+=($!)
 }
 

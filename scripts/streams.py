@@ -16,10 +16,10 @@ import datetime
 import json
 import sys
 import time
-import urllib.error
-import urllib.request
 
 import boto3
+
+from lambda_invoke import invoke
 
 
 def lambda_form(value):
@@ -66,20 +66,6 @@ def mapping(template_path):
     props = template["Resources"]["EventsFunction"]["Properties"]["Events"]["Stream"]["Properties"]
     patterns = [json.loads(f["Pattern"]) for f in props.get("FilterCriteria", {}).get("Filters", [])]
     return patterns, int(props.get("BatchSize", 100))
-
-
-def invoke(url, records):
-    body = json.dumps({"Records": records}).encode()
-    request = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=300) as response:
-            answer = json.loads(response.read() or b"{}")
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        return None, f"invoke failed: {e}"
-    if not isinstance(answer, dict) or "errorType" in answer or "errorMessage" in answer:
-        return None, f"function error: {answer}"
-    failures = answer.get("batchItemFailures") or []
-    return [f["itemIdentifier"] for f in failures], None
 
 
 def main():

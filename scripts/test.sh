@@ -37,6 +37,8 @@ export TWOSTEP_CALLS_URL="http://127.0.0.1:$CALLS_PORT"
 export TWOSTEP_VOICE_URL="http://127.0.0.1:$VOICE_PORT"
 export TWOSTEP_TABLE_DEFINITION="$state/table.json" TWOSTEP_TEMPLATE_JSON="$state/template.json"
 export TWOSTEP_FUNCTIONS_LOG="$state/functions.log"
+# The webhook receiver (docs/integrations/webhook_receiver.py) and its record of deliveries.
+export TWOSTEP_HOOK_URL="http://127.0.0.1:$HOOK_PORT" TWOSTEP_WEBHOOKS_LOG="$state/webhooks.jsonl"
 # One API key for the integrator tests and the examples in docs/integrations/.
 TWOSTEP_API_KEY=$(DDB_PORT="$DDB_PORT" "$root/scripts/keys.sh" --local create test-suite)
 # A key with two scopes and its own send limit (tests/scopes.rs), made the way a user makes one.
@@ -75,6 +77,9 @@ node --test --test-concurrency=1 "$root/tests/browser/"
 
 echo "== least privilege: each function's IAM policy allows exactly the AWS calls it made in this run"
 cargo test -q -p twostep-tests --test permissions -- --ignored
+
+echo "== signed webhooks: the receiver verified every delivery of this run with the Standard Webhooks library"
+cargo test -q -p twostep-tests --test webhooks -- --ignored --nocapture
 
 echo "== the functions' logs hold no code, full phone number or email address"
 if leaks=$(grep -aoE '\+[0-9]{8,15}|[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[a-z]{2,}' "$state/functions.log"); then

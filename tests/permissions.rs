@@ -54,7 +54,8 @@ fn dynamodb_resource(statement: &Value) -> String {
     }
 }
 
-/// Every function's grants, by function name (`send`, `verify`, `cleanup`, `events`).
+/// Every function's grants, by function name (`send`, `verify`, `cleanup`, `events`,
+/// `webhooks`).
 fn grants(template: &Value) -> BTreeMap<String, Vec<Grant>> {
     let mut out = BTreeMap::new();
     let resources = template["Resources"].as_object().expect("Resources");
@@ -162,7 +163,7 @@ fn each_function_is_granted_exactly_the_aws_actions_it_uses() {
     let calls = calls(&std::fs::read_to_string(env("AWS_CALLS_LOG")).expect("the calls log"));
     assert_eq!(
         grants.keys().collect::<Vec<_>>(),
-        ["cleanup", "events", "send", "verify"],
+        ["cleanup", "events", "send", "verify", "webhooks"],
         "the functions in template.yaml"
     );
 

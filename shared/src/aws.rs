@@ -26,6 +26,7 @@ use crate::metrics::EmfMetrics;
 use crate::service::Core;
 use crate::store::dynamodb::DynamoStore;
 use crate::time::SystemClock;
+use crate::webhooks::{KeySource, SigningKeys, WebhookSecret};
 
 /// The SDK configuration of a function, built from the variables Lambda sets: the region
 /// (`AWS_REGION`), the execution role's credentials (`AWS_ACCESS_KEY_ID`, …) and, for local
@@ -183,6 +184,42 @@ pub async fn totp_cipher(
     ))
 }
 
+/// The webhook signing secret(s) from Secrets Manager (`WEBHOOK_SECRET_ID`), JSON
+/// `{"current": "...", "previous": "..."}` (`previous` only during a rotation) or a plain
+/// string, each `whsec_<base64>` or bare base64 of 24 to 64 bytes.
+#[derive(Debug, Clone)]
+pub struct WebhookKeySource {
+    client: aws_sdk_secretsmanager::Client,
+    secret_id: String,
+}
+
+impl WebhookKeySource {
+    /// The secret `secret_id`.
+    pub fn new(sdk: &aws_config::SdkConfig, secret_id: String) -> Self {
+        Self {
+            client: aws_sdk_secretsmanager::Client::new(sdk),
+            secret_id,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl KeySource for WebhookKeySource {
+    async fn read(&self) -> Result<SigningKeys, String> {
+        let keys = read_keys_with(&self.client, &self.secret_id, "WEBHOOK_SECRET_ID", 0)
+            .await
+            .map_err(|e| e.to_string())?;
+        let parse = |key: &str| {
+            WebhookSecret::parse(key)
+                .map_err(|e| format!("WEBHOOK_SECRET_ID holds a bad secret: {e}"))
+        };
+        Ok(SigningKeys {
+            current: parse(&keys.current)?,
+            previous: keys.previous.as_deref().map(parse).transpose()?,
+        })
+    }
+}
+
 /// A key secret's contents: the current key and, during a rotation, the previous one.
 struct SecretKeys {
     current: String,
@@ -198,8 +235,23 @@ async fn read_keys(
     variable: &'static str,
     min_len: usize,
 ) -> Result<SecretKeys, ConfigError> {
+    read_keys_with(
+        &aws_sdk_secretsmanager::Client::new(sdk),
+        secret_id,
+        variable,
+        min_len,
+    )
+    .await
+}
+
+async fn read_keys_with(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+    variable: &'static str,
+    min_len: usize,
+) -> Result<SecretKeys, ConfigError> {
     let problem = |problem: String| ConfigError { variable, problem };
-    let out = aws_sdk_secretsmanager::Client::new(sdk)
+    let out = client
         .get_secret_value()
         .secret_id(secret_id)
         .send()

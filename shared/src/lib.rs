@@ -5,7 +5,7 @@
 //! ```text
 //! domain, time, i18n, messages        values and texts
 //!   -> store, channels, events, metrics    records, delivery, outcomes (the adapters)
-//!     -> service, config                   the rules, one file per use case
+//!     -> service, config, webhooks         the rules, one file per use case; signed webhooks
 //!       -> http                            requests and answers, one file per route
 //!         -> aws                           the production wiring
 //! ```
@@ -22,5 +22,6 @@ pub mod metrics;
 pub mod service;
 pub mod store;
 pub mod time;
+pub mod webhooks;
 
 pub use config::Config;

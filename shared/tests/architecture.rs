@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: [&[&str]; 5] = [
     &["domain", "time", "i18n", "messages"],
     &["store", "channels", "events", "metrics"],
-    &["service", "config"],
+    &["service", "config", "webhooks"],
     &["http"],
     &["aws"],
 ];

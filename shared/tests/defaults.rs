@@ -103,3 +103,36 @@ fn text_settings_default_as_the_template_does() {
     assert_eq!(default_of("DEFAULT_COUNTRY"), config.default_country.code());
     assert_eq!(default_of("BRAND_NAME"), config.brand_name);
 }
+
+/// The webhook's schedule, its queue's redrive and the function's timeout agree: the queue
+/// lets a message be received once per attempt (`maxReceiveCount`), keeps it longer than the
+/// whole schedule, and hides a batch for six function timeouts, as Lambda's SQS source asks.
+#[test]
+fn the_webhook_queue_fits_the_retry_schedule() {
+    use twostep::webhooks::Schedule;
+    use twostep::webhooks::delivery::DEFAULT_SCHEDULE;
+
+    let template = template();
+    let function = &template["Resources"]["WebhookFunction"]["Properties"];
+    let queue = &template["Resources"]["WebhookQueue"]["Properties"];
+    let waits = function["Environment"]["Variables"]["WEBHOOK_RETRY_SECONDS"]
+        .as_str()
+        .expect("WEBHOOK_RETRY_SECONDS");
+    assert_eq!(
+        waits, DEFAULT_SCHEDULE,
+        "the template's schedule is the code's default"
+    );
+    let schedule = Schedule::parse(waits).expect("a schedule");
+    assert_eq!(
+        number(&queue["RedrivePolicy"]["maxReceiveCount"]),
+        Some(schedule.attempts())
+    );
+    let total: u32 = waits
+        .split(',')
+        .map(|w| w.parse::<u32>().expect("seconds"))
+        .sum();
+    let retention = number(&queue["MessageRetentionPeriod"]).expect("a retention");
+    assert!(retention > total, "{retention} s kept, {total} s of waits");
+    let timeout = number(&function["Timeout"]).expect("a timeout");
+    assert!(number(&queue["VisibilityTimeout"]).expect("a visibility") >= 6 * timeout);
+}

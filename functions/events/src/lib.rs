@@ -5,10 +5,10 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::LambdaEvent;
-use serde::Serialize;
 use serde_json::Value;
 use twostep::Config;
 use twostep::events::EventSink;
+pub use twostep::events::batch::{BatchResponse, ItemFailure};
 use twostep::events::changes::{Change, RecordChange};
 use twostep::metrics::Metrics;
 use twostep::service::outcomes::{self, Published};
@@ -22,22 +22,6 @@ pub struct App<S: EventSink, M: Metrics> {
     pub sink: S,
     /// Where the count of unpublished events goes.
     pub metrics: M,
-}
-
-/// The answer Lambda reads with `ReportBatchItemFailures`.
-#[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct BatchResponse {
-    /// The first record to deliver again, if any (Lambda retries from it on).
-    #[serde(rename = "batchItemFailures")]
-    pub batch_item_failures: Vec<ItemFailure>,
-}
-
-/// A record to deliver again.
-#[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct ItemFailure {
-    /// Its sequence number.
-    #[serde(rename = "itemIdentifier")]
-    pub item_identifier: String,
 }
 
 fn now_ms() -> i64 {
@@ -75,15 +59,11 @@ pub async fn handle<S: EventSink, M: Metrics>(
         Published::Until(first) => batch
             .records
             .get(first)
-            .map(|record| ItemFailure {
-                item_identifier: record.dynamodb.sequence_number.clone(),
-            })
+            .map(|record| record.dynamodb.sequence_number.clone())
             .into_iter()
             .collect(),
     };
-    Ok(BatchResponse {
-        batch_item_failures: failures,
-    })
+    Ok(BatchResponse::failing(failures))
 }
 
 #[cfg(test)]

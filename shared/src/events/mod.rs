@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_smithy_types::error::display::DisplayErrorContext;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::{Channel, Destination, VerificationId};
 
@@ -18,10 +18,11 @@ pub const SOURCE: &str = "twostep";
 /// The `schema_version` of the events' `detail`.
 pub const SCHEMA_VERSION: u32 = 2;
 
+pub mod batch;
 pub mod changes;
 
 /// What happened to a verification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventType {
     /// A code was handed to SNS/SES (or, for a test destination, not sent).
@@ -66,8 +67,8 @@ impl EventType {
     }
 }
 
-/// One event's `detail`, as published.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One event's `detail`, as published (and as the webhook function reads it back).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     /// Always [`SCHEMA_VERSION`].
     pub schema_version: u32,
