@@ -9,6 +9,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use twostep::time::{Clock, SystemClock};
 use twostep_tests::{Api, env, sign_up_by_sms, unique_phone, wrong_then_right_by_phone};
 
 fn receiver() -> String {
@@ -118,14 +119,9 @@ async fn every_outcome_is_posted_signed_and_the_library_verifies_it() {
     );
 }
 
+/// Now, in unix seconds (as `webhook-timestamp`).
 fn now() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("after 1970")
-            .as_secs(),
-    )
-    .expect("in range")
+    SystemClock.now_ms() / 1000
 }
 
 #[tokio::test]

@@ -242,22 +242,24 @@ impl Config {
     }
 }
 
-struct Env<'a>(&'a HashMap<String, String>);
+/// The variables a configuration is read from, with the checks every setting shares (also
+/// the webhook function's, `crate::webhooks::WebhookConfig`).
+pub(crate) struct Env<'a>(pub(crate) &'a HashMap<String, String>);
 
 impl Env<'_> {
     /// A set, non-blank value.
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
     }
 
-    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+    pub(crate) fn required(&self, name: &'static str) -> Result<String, ConfigError> {
         self.get(name).map(str::to_owned).ok_or(ConfigError {
             variable: name,
             problem: "must be set".to_owned(),
         })
     }
 
-    fn setting(&self, setting: Setting) -> Result<u32, ConfigError> {
+    pub(crate) fn setting(&self, setting: Setting) -> Result<u32, ConfigError> {
         let Setting {
             variable,
             default,

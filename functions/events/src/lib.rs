@@ -2,8 +2,6 @@
 //! published to the bus (`twostep::service::outcomes`). What could not be published is
 //! named in `batchItemFailures`, so Lambda delivers it (and what follows it) again.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use twostep::Config;
@@ -13,6 +11,7 @@ use twostep::events::changes::{Change, RecordChange};
 use twostep::metrics::Metrics;
 use twostep::service::outcomes::{self, Published};
 use twostep::store::dynamodb::stream::StreamBatch;
+use twostep::time::{Clock, SystemClock};
 
 /// What the function holds from its start.
 pub struct App<S: EventSink, M: Metrics> {
@@ -24,12 +23,6 @@ pub struct App<S: EventSink, M: Metrics> {
     pub metrics: M,
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 /// Handles one batch of stream records.
 pub async fn handle<S: EventSink, M: Metrics>(
     app: &App<S, M>,
@@ -37,7 +30,7 @@ pub async fn handle<S: EventSink, M: Metrics>(
 ) -> Result<BatchResponse, lambda_runtime::Error> {
     // Not a batch of stream records at all: a wrong subscription, which no retry mends.
     let batch: StreamBatch = serde_json::from_value(event.payload)?;
-    let now = now_ms();
+    let now = SystemClock.now_ms();
     let changes: Vec<RecordChange> = batch
         .records
         .iter()

@@ -2,11 +2,10 @@
 //! receiver, signed (`twostep::webhooks`). What the receiver did not take is named in
 //! `batchItemFailures`, already hidden for its back-off, so SQS hands it over again later.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 pub use twostep::events::batch::{BatchResponse, ItemFailure};
+use twostep::time::{Clock, SystemClock};
 use twostep::webhooks::delivery::{Outcome, QueueBatch, Redelivery, Transport};
 use twostep::webhooks::{CachedKeys, KeySource, Schedule, deliver_batch};
 
@@ -20,12 +19,6 @@ pub struct App<K, T, Q> {
     pub queue: Q,
     /// The waits between attempts.
     pub schedule: Schedule,
-}
-
-fn now_s() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// Handles one batch of the webhook queue.
@@ -43,7 +36,7 @@ pub async fn handle<K: KeySource, T: Transport, Q: Redelivery>(
         &keys,
         &app.schedule,
         (&app.transport, &app.queue),
-        now_s(),
+        SystemClock.now_ms() / 1000,
     )
     .await;
     Ok(BatchResponse::failing(

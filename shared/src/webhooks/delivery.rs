@@ -17,7 +17,7 @@ pub const MAX_DELAY_SECONDS: u32 = 43_200;
 /// The waits before the second, third, … attempt, in seconds: the Standard Webhooks
 /// specification's example schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h; eight attempts
 /// over 27.6 hours).
-pub const DEFAULT_SCHEDULE: &str = "5,300,1800,7200,18000,36000,36000";
+pub const DEFAULT_WAITS: [u32; 7] = [5, 300, 1_800, 7_200, 18_000, 36_000, 36_000];
 
 /// Why a schedule was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -70,7 +70,7 @@ impl Schedule {
 
 impl Default for Schedule {
     fn default() -> Self {
-        Self(vec![5, 300, 1_800, 7_200, 18_000, 36_000, 36_000])
+        Self(DEFAULT_WAITS.to_vec())
     }
 }
 
@@ -264,11 +264,11 @@ async fn deliver_one(
     now: i64,
 ) -> Outcome {
     let attempt = message.attempt();
-    let failure = match Delivery::from_bus_event(&message.body) {
+    let after = match Delivery::from_bus_event(&message.body) {
         Err(e) => {
             // Never right on a later attempt: straight on towards the dead-letter queue.
             tracing::error!(message_id = %message.message_id, error = %e, "webhook message not deliverable");
-            None
+            0
         }
         Ok(delivery) => {
             let signature = keys.signature_header(&delivery.id, now, &delivery.body);
@@ -286,17 +286,16 @@ async fn deliver_one(
                 Ok(answer) => {
                     let after = schedule.delay_after(attempt, answer.retry_after);
                     tracing::warn!(webhook_id = %delivery.id, attempt, status = answer.status, retry_in_seconds = after, "webhook refused");
-                    Some(after)
+                    after
                 }
                 Err(e) => {
                     let after = schedule.delay_after(attempt, None);
                     tracing::warn!(webhook_id = %delivery.id, attempt, error = %e, retry_in_seconds = after, "webhook not delivered");
-                    Some(after)
+                    after
                 }
             }
         }
     };
-    let after = failure.unwrap_or(0);
     if let Err(e) = queue.delay(&message.receipt_handle, after).await {
         // The queue's own visibility timeout then decides when it comes back.
         tracing::warn!(message_id = %message.message_id, error = %e, "could not set the webhook's back-off");
@@ -515,7 +514,7 @@ mod tests {
     #[test]
     fn schedules_parse_within_sqs_limits() {
         assert_eq!(
-            Schedule::parse(DEFAULT_SCHEDULE).unwrap(),
+            Schedule::parse("5,300,1800,7200,18000,36000,36000").unwrap(),
             Schedule::default()
         );
         assert_eq!(Schedule::default().attempts(), 8);

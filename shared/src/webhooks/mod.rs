@@ -5,12 +5,13 @@
 //! "Events and the webhook"). The payload is the event's `detail` (no code, a masked
 //! destination), so nothing secret is ever sent.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, Env, Setting};
 
 pub mod delivery;
 pub mod http;
@@ -36,46 +37,34 @@ pub struct WebhookConfig {
     pub secret_cache: Duration,
 }
 
+/// Seconds the webhook function keeps its signing secrets before reading them again.
+pub const WEBHOOK_SECRET_CACHE_SECONDS: Setting =
+    Setting::new("WEBHOOK_SECRET_CACHE_SECONDS", 300, 0, 3_600);
+
 impl WebhookConfig {
-    /// Reads the settings from the environment.
+    /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::from_vars(&std::env::vars().collect())
     }
 
-    /// Reads the settings through `get` (the environment, or a test's map).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
-        let required = |variable: &'static str| {
-            get(variable).ok_or(ConfigError {
-                variable,
-                problem: "is not set".to_owned(),
-            })
-        };
-        let schedule = match get("WEBHOOK_RETRY_SECONDS") {
+    /// Reads the given variables: the environment in production, a map in tests.
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let env = Env(vars);
+        let schedule = match env.get("WEBHOOK_RETRY_SECONDS") {
             None => Schedule::default(),
-            Some(text) => Schedule::parse(&text).map_err(|e| ConfigError {
+            Some(text) => Schedule::parse(text).map_err(|e| ConfigError {
                 variable: "WEBHOOK_RETRY_SECONDS",
                 problem: e.to_string(),
             })?,
         };
-        let secret_cache = match get("WEBHOOK_SECRET_CACHE_SECONDS") {
-            None => 300,
-            Some(text) => text
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|s| *s <= 3_600)
-                .ok_or(ConfigError {
-                    variable: "WEBHOOK_SECRET_CACHE_SECONDS",
-                    problem: "is 0 to 3600 seconds".to_owned(),
-                })?,
-        };
         Ok(Self {
-            url: required("WEBHOOK_URL")?,
-            secret_id: required("WEBHOOK_SECRET_ID")?,
-            queue_url: required("WEBHOOK_QUEUE_URL")?,
+            url: env.required("WEBHOOK_URL")?,
+            secret_id: env.required("WEBHOOK_SECRET_ID")?,
+            queue_url: env.required("WEBHOOK_QUEUE_URL")?,
             schedule,
-            secret_cache: Duration::from_secs(secret_cache),
+            secret_cache: Duration::from_secs(u64::from(
+                env.setting(WEBHOOK_SECRET_CACHE_SECONDS)?,
+            )),
         })
     }
 }
@@ -211,7 +200,7 @@ mod tests {
 
     #[test]
     fn the_settings_are_required_and_checked() {
-        let env: HashMap<&'static str, &'static str> = [
+        let env: HashMap<String, String> = [
             ("WEBHOOK_URL", "https://hooks.example.com/t"),
             ("WEBHOOK_SECRET_ID", "stack-webhook-secret"),
             (
@@ -219,28 +208,29 @@ mod tests {
                 "https://sqs.us-east-1.amazonaws.com/1/q",
             ),
         ]
-        .into();
-        fn lookup(env: HashMap<&'static str, &'static str>) -> impl Fn(&str) -> Option<String> {
-            move |n| env.get(n).map(|v| (*v).to_owned())
-        }
-        let config = WebhookConfig::from_lookup(lookup(env.clone())).unwrap();
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let config = WebhookConfig::from_vars(&env).unwrap();
         assert_eq!(config.schedule, Schedule::default());
         assert_eq!(config.secret_cache, Duration::from_secs(300));
         let mut missing = env.clone();
         missing.remove("WEBHOOK_SECRET_ID");
         assert_eq!(
-            WebhookConfig::from_lookup(lookup(missing))
-                .unwrap_err()
-                .variable,
+            WebhookConfig::from_vars(&missing).unwrap_err().variable,
             "WEBHOOK_SECRET_ID"
         );
-        let mut bad = env;
-        bad.insert("WEBHOOK_RETRY_SECONDS", "5,soon");
+        let mut bad = env.clone();
+        bad.insert("WEBHOOK_RETRY_SECONDS".to_owned(), "5,soon".to_owned());
         assert_eq!(
-            WebhookConfig::from_lookup(lookup(bad))
-                .unwrap_err()
-                .variable,
+            WebhookConfig::from_vars(&bad).unwrap_err().variable,
             "WEBHOOK_RETRY_SECONDS"
+        );
+        let mut long = env;
+        long.insert("WEBHOOK_SECRET_CACHE_SECONDS".to_owned(), "3601".to_owned());
+        assert_eq!(
+            WebhookConfig::from_vars(&long).unwrap_err().variable,
+            "WEBHOOK_SECRET_CACHE_SECONDS"
         );
     }
 }
