@@ -20,4 +20,4 @@ if [[ "${1:-}" == "--local" ]]; then
 fi
 cd "$root"
 cargo build -q -p twostep --bin twostep-keys
-exec "$root/target/debug/twostep-keys" "$@"
+exec "${CARGO_TARGET_DIR:-$root/target}/debug/twostep-keys" "$@"
