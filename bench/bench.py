@@ -47,6 +47,9 @@ TARGETS = {
     "authenticator, right code": 2,
     "events (one stream record)": 0,
     "webhook (one event)": 0,
+    "call answered (a code read)": 3,
+    "call, 1 pressed (read again)": 0,
+    "contact flow, right code": 2,
 }
 
 # us-east-1 prices, read 2026-11-23 (BENCHMARKS.md gives the sources).
@@ -120,6 +123,28 @@ def queue_batch(i):
         "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "eventSource": "aws:sqs",
         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:bench-webhooks", "awsRegion": "us-east-1",
     }]}
+
+
+def call_event(kind, vid, action=None):
+    """A SIP media application's event for the call of verification `vid`, as Chime SDK PSTN
+    Audio invokes the calls function (the verification id in the transaction attributes)."""
+    event = {"SchemaVersion": "1.0", "Sequence": 3, "InvocationEventType": kind,
+             "CallDetails": {"TransactionId": f"tx-{vid}", "TransactionAttributes": {"verification_id": vid},
+                             "AwsAccountId": "123456789012", "AwsRegion": "us-east-1",
+                             "SipMediaApplicationId": ENV.get("SIP_MEDIA_APPLICATION_ID", ""),
+                             "Participants": [{"CallId": f"call-{vid}", "ParticipantTag": "LEG-A", "To": "+12025550100",
+                                               "From": ENV.get("CALL_FROM_NUMBER", ""), "Direction": "Outbound",
+                                               "StartTimeInMilliseconds": "1800000000000", "Status": "Connected"}]}}
+    if action is not None:
+        event["ActionData"] = action
+    return event
+
+
+def contact_flow(number, parameters):
+    """An Amazon Connect contact flow's invocation of the calls function."""
+    return {"Name": "ContactFlowEvent", "Details": {
+        "ContactData": {"CustomerEndpoint": {"Address": number, "Type": "TELEPHONE_NUMBER"}},
+        "Parameters": parameters}}
 
 
 def apigw(method, path, body=None, source_ip="198.18.0.1", path_id=None):
@@ -349,8 +374,8 @@ def expect(invocation, status, what):
 
 def warm(env, tag, first_phone, calls=None):
     """One pass of every operation against warm functions, with `env`'s endpoints."""
-    functions = {name: Function(name, env, tag) for name in ("send", "verify", "cleanup", "events", "webhooks", "hello")}
-    ops = {name: Op(name) for name in ("send", "status (pending)", "verify, wrong code", "verify, right code", "authenticator enrol", "authenticator, wrong code", "authenticator, right code", "events (one stream record)", "webhook (one event)", "cleanup", "hello (no-op)")}
+    functions = {name: Function(name, env, tag) for name in ("send", "verify", "cleanup", "events", "webhooks", "calls", "hello")}
+    ops = {name: Op(name) for name in ("send", "status (pending)", "verify, wrong code", "verify, right code", "authenticator enrol", "authenticator, wrong code", "authenticator, right code", "events (one stream record)", "webhook (one event)", "call answered (a code read)", "call, 1 pressed (read again)", "contact flow, right code", "cleanup", "hello (no-op)")}
     try:
         # Warm each function up: its first call opens its connections.
         functions["hello"].invoke({})
@@ -418,6 +443,43 @@ def warm(env, tag, first_phone, calls=None):
             reply = timed(ops["webhook (one event)"], functions["webhooks"], queue_batch(first_phone + 1 + i), calls).json()
             if reply.get("batchItemFailures"):
                 raise RuntimeError(f"webhooks: the receiver refused a delivery: {reply}")
+        # Interactive calls (the calls function): N calls placed (not timed), each answered,
+        # which makes and reads a code; then 1 pressed, which reads it again from the action
+        # Chime echoes; then N codes sent and checked by an Amazon Connect contact flow.
+        call_phones = [phone(first_phone + 3 * N + i) for i in range(N)]
+        call_ids = []
+        for i, number in enumerate(call_phones):
+            source = f"198.20.{i // 250}.{i % 250 + 1}"
+            call_ids.append(expect(functions["send"].invoke(apigw("POST", "/signup", {"phone": number, "channel": "call"}, source)), 202, "call placed")["verification_id"])
+        functions["calls"].invoke(call_event("RINGING", call_ids[0]))
+        if calls:
+            calls.new()
+        readings = []
+        for vid in call_ids:
+            reply = timed(ops["call answered (a code read)"], functions["calls"], call_event("CALL_ANSWERED", vid), calls).json()
+            action = reply["Actions"][0]
+            if action["Type"] != "SpeakAndGetDigits":
+                raise RuntimeError(f"calls: the answered call read no code: {reply}")
+            readings.append((vid, action))
+        for vid, action in readings:
+            echoed = {"Type": action["Type"], "Parameters": action["Parameters"], "ReceivedDigits": "1"}
+            event = call_event("ACTION_SUCCESSFUL", vid, echoed)
+            event["CallDetails"]["TransactionAttributes"].update(mode="read", repeats="0")
+            reply = timed(ops["call, 1 pressed (read again)"], functions["calls"], event, calls).json()
+            if reply["Actions"] != [action]:
+                raise RuntimeError(f"calls: 1 did not read the code again: {reply}")
+        flow_phones = [phone(first_phone + 4 * N + i) for i in range(N)]
+        for number in flow_phones:
+            sent = functions["calls"].invoke(contact_flow(number, {"action": "send"})).json()
+            if sent.get("result") != "sent":
+                raise RuntimeError(f"calls: the contact flow's send failed: {sent}")
+        flow_codes = outbox_codes()
+        if calls:
+            calls.new()
+        for number in flow_phones:
+            checked = timed(ops["contact flow, right code"], functions["calls"], contact_flow(number, {"action": "check", "code": flow_codes[number]}), calls).json()
+            if checked.get("result") != "approved":
+                raise RuntimeError(f"calls: the contact flow's check failed: {checked}")
         for _ in range(N):
             timed(ops["hello (no-op)"], functions["hello"], {}, None)
         sizes = item_sizes() if calls else {}
@@ -618,7 +680,7 @@ def tune_size(throttle, envs, first_phone):
 def sizes():
     """arm64 release binaries, as `cargo lambda build --release --arm64` (and sam build) make them."""
     found = {}
-    for name, sam in (("send", "SendFunction"), ("verify", "VerifyFunction"), ("cleanup", "CleanupFunction"), ("events", "EventsFunction"), ("webhooks", "WebhookFunction"), ("hello", None)):
+    for name, sam in (("send", "SendFunction"), ("verify", "VerifyFunction"), ("cleanup", "CleanupFunction"), ("events", "EventsFunction"), ("webhooks", "WebhookFunction"), ("calls", "CallsFunction"), ("hello", None)):
         candidates = [os.path.join(ROOT, "target", "lambda", name, "bootstrap")]
         if sam:
             candidates.append(os.path.join(ROOT, ".aws-sam", "build", sam, "bootstrap"))
@@ -706,15 +768,15 @@ def main():
         results["warm"] = warm(function_env(ENV["MOTO_URL"], ENV["DDB_URL"]), "direct", base)
         log("warm pass through the call recorder (DynamoDB requests, capacity, time in AWS calls)")
         calls = Calls(ENV["AWS_CALLS_LOG"])
-        results["counted"] = warm(function_env(ENV["CALLS_URL"]), "counted", base + 3 * N + 10, calls)
+        results["counted"] = warm(function_env(ENV["CALLS_URL"]), "counted", base + 5 * N + 10, calls)
     log(f"cold starts over TLS, as in AWS ({INIT_RUNS} runs of each binary and of the Node.js baseline)")
-    results["cold"] = cold(ENV["TLS_URL"], ENV["BENCH_CA"], base + 6 * N + 20)
+    results["cold"] = cold(ENV["TLS_URL"], ENV["BENCH_CA"], base + 10 * N + 20)
     if cold_only:
         # Comparing builds (BENCHMARKS.md, "Tuning"): the cold starts' medians, no report.
         print(json.dumps({k: {"init_median": v["init_ms"]["median"], "init_p99": v["init_ms"]["p99"], "first_median": v["first_invocation_ms"]["median"]} for k, v in results["cold"].items()}, indent=1))
         return
     log(f"tuning: Lambda's CPU share at {', '.join(f'{mb} MB' for mb in TUNE_SIZES)}")
-    results["tuning"] = tune(ENV["TLS_URL"], ENV["BENCH_CA"], base + 8 * N + 40)
+    results["tuning"] = tune(ENV["TLS_URL"], ENV["BENCH_CA"], base + 12 * N + 40)
     results["sizes"] = sizes()
     results["cost"] = cost(results["counted"]["ops"], results["warm"]["ops"])
     results["tuning_cost"] = tuned_cost(results["tuning"], results["cost"])

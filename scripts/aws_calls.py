@@ -10,10 +10,11 @@ Each record also holds the call's time in milliseconds as the caller saw it (`ms
 request read to the answer ready).
 
 Requests go by their SigV4 signing name: `dynamodb` to DYNAMODB_URL, `sms-voice` (End User
-Messaging SMS and Voice v2, which moto does not speak) to the URL of --voice, the rest to
-OTHER_URL (moto).
+Messaging SMS and Voice v2) and `chime` (Chime SDK Voice, whose SDK signs as `chime`), which
+moto does not speak, to the URL of --voice, the rest to OTHER_URL (moto).
 
-  --voice URL      where `sms-voice` calls go (scripts/voice_stub.py); without it, to OTHER_URL.
+  --voice URL      where `sms-voice` and `chime` calls go (scripts/voice_stub.py); without it,
+                   to OTHER_URL.
 
 Faults, for the tests that show nothing is lost when a service fails: `POST /_faults` with
 `{"operation": "PutEvents"}` makes every later call of that operation answer a 500
@@ -39,6 +40,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 # SigV4: "Credential=<key>/<date>/<region>/<service>/aws4_request".
 SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 APP = re.compile(r"\bapp/([A-Za-z0-9._-]+)")
+# Chime SDK Voice (restJson1) operations by method and path; the IAM prefix is `chime`.
+CHIME_OPERATIONS = [("POST", re.compile(r"/sip-media-applications/[^/]+/calls"), "CreateSipMediaApplicationCall")]
+# Services whose calls go to the voice stub (--voice).
+VOICE_SERVICES = ("sms-voice", "chime")
 # Transaction parts and the IAM action each needs.
 TRANSACT_PARTS = {
     "Put": "PutItem",
@@ -87,6 +92,10 @@ def describe(service, method, path, headers, body):
         return operation, [(operation, [])]
     if service == "ses" and method == "POST" and path.startswith("/v2/email/outbound-emails"):
         return "SendEmail", [("SendEmail", [])]
+    if service == "chime":
+        for verb, pattern, operation in CHIME_OPERATIONS:
+            if method == verb and pattern.fullmatch(path):
+                return operation, [(operation, [])]
     return f"{method} {path}", [(f"{method} {path}", [])]
 
 
@@ -199,7 +208,8 @@ def main():
     options = sys.argv[5:]
     Recorder.upstreams = {"dynamodb": dynamodb, "other": other}
     if "--voice" in options:
-        Recorder.upstreams["sms-voice"] = options[options.index("--voice") + 1]
+        for service in VOICE_SERVICES:
+            Recorder.upstreams[service] = options[options.index("--voice") + 1]
     Recorder.log_file = open(log_path, "a", encoding="utf-8")
     Recorder.requests = "--requests" in options
     server = ThreadingHTTPServer(("127.0.0.1", int(port)), Recorder)

@@ -50,7 +50,7 @@ fi
 if [[ "$arm64" == 1 ]]; then
   say "building the arm64 release binaries that Lambda runs (for their sizes)"
   rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1
-  PATH="$venv/bin:$PATH" cargo lambda build --release --arm64 --bin send --bin verify --bin cleanup --bin events --bin webhooks --bin hello
+  PATH="$venv/bin:$PATH" cargo lambda build --release --arm64 --bin send --bin verify --bin cleanup --bin events --bin webhooks --bin calls --bin hello
 fi
 
 start_emulators

@@ -26,6 +26,12 @@ stack_env() {
   VOICE_PORT="${VOICE_PORT:-$((MOTO_PORT + 2))}"
   export VOICE_ORIGINATION_IDENTITY="${VOICE_ORIGINATION_IDENTITY-+15005550000}"
   export TABLE_NAME="${TABLE_NAME:-twostep-local}"
+  # Interactive calls (channel call): the SIP media application and the number calls come
+  # from; the voice stub plays the phone network (its /sma/* API). SIP_MEDIA_APPLICATION_ID=
+  # (set and empty) turns them off. Call-backs are on locally (off by default in AWS).
+  export SIP_MEDIA_APPLICATION_ID="${SIP_MEDIA_APPLICATION_ID-local-sma}"
+  export CALL_FROM_NUMBER="${CALL_FROM_NUMBER:-+15005550100}"
+  export CALL_BACK_ENABLED="${CALL_BACK_ENABLED:-true}"
   # The outcome events' bus; local_setup.py makes it, with a rule that copies every event to
   # the log group /twostep/local/events.
   export EVENT_BUS_NAME="${EVENT_BUS_NAME:-${TABLE_NAME}-events}"
@@ -77,9 +83,13 @@ start_emulators() {
   say "starting moto (SNS, SES v2, Secrets Manager) on :$MOTO_PORT"
   "$venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$state/moto.log" 2>&1 &
   pids+=($!)
-  say "starting the voice stub (End User Messaging SMS and Voice v2) on :$VOICE_PORT"
-  # Numbers in VOICE_STUB_FAIL (comma-separated) get a refusal, as AWS can answer.
-  "$venv/bin/python" "$root/scripts/voice_stub.py" "$VOICE_PORT" >"$state/voice.log" 2>&1 &
+  say "starting the voice stub (End User Messaging SMS and Voice v2, Chime SDK PSTN Audio) on :$VOICE_PORT"
+  # Numbers in VOICE_STUB_FAIL (comma-separated) get a refusal, as AWS can answer. With the
+  # functions served ($API_PORT), the stub plays the calls' phone network against the calls
+  # function (its /sma/* API answers, rings, presses keys); without, /sma/* answers 503.
+  "$venv/bin/python" "$root/scripts/voice_stub.py" "$VOICE_PORT" \
+    ${API_PORT:+--lambda-url "http://127.0.0.1:$API_PORT/2015-03-31/functions/calls/invocations"} \
+    >"$state/voice.log" 2>&1 &
   pids+=($!)
   say "recording AWS calls on :$CALLS_PORT (.local/${STACK_NAME:-dev}/aws-calls.jsonl)"
   : >"$AWS_CALLS_LOG"
@@ -117,6 +127,8 @@ start_stack() {
   curl -s -o /dev/null -X POST "http://127.0.0.1:$API_PORT/2015-03-31/functions/cleanup/invocations" -d '{"dry_run":true}'
   curl -s -o /dev/null -X POST "http://127.0.0.1:$API_PORT/2015-03-31/functions/events/invocations" -d '{"Records":[]}'
   curl -s -o /dev/null -X POST "http://127.0.0.1:$API_PORT/2015-03-31/functions/webhooks/invocations" -d '{"Records":[]}'
+  curl -s -o /dev/null -X POST "http://127.0.0.1:$API_PORT/2015-03-31/functions/calls/invocations" \
+    -d '{"InvocationEventType":"RINGING","CallDetails":{"Participants":[{"CallId":"warm-up"}]}}'
   # Lambda's stream event source mapping, played locally: the table's stream to the events
   # function, with the template's filters and retries.
   say "reading the table's stream into the events function (.local/${STACK_NAME:-dev}/streams.log)"

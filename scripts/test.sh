@@ -28,6 +28,12 @@ trap stop_stack EXIT INT TERM
 cd "$root"
 echo "== unit tests"
 cargo test --workspace --exclude twostep-tests
+echo "== the SIP media application's custom resource (template.yaml's inline Python, against stubbed Chime SDK calls)"
+if [[ -x "$root/.tools/sam/bin/python" ]]; then
+  "$root/.tools/sam/bin/python" "$root/tests/sma_resource_test.py"
+else
+  echo "skipped: the SAM tools are not installed (TWOSTEP_SKIP_SAM=1)"
+fi
 
 start_stack
 export TWOSTEP_API_URL="http://127.0.0.1:$API_PORT" TWOSTEP_MOTO_URL="http://127.0.0.1:$MOTO_PORT"
@@ -50,7 +56,7 @@ cargo test --no-fail-fast -p twostep-tests
 
 echo "== integration examples (docs/integrations/*.py, *.mjs) against the local stack"
 passed=0 failed=()
-for example in ivr_flow workflow_flow events twilio_flow customer_ivr_flow genesys_flow connector_flow; do
+for example in ivr_flow workflow_flow events twilio_flow customer_ivr_flow genesys_flow connector_flow call_flow; do
   echo "-- docs/integrations/$example.py"
   if PYTHONDONTWRITEBYTECODE=1 TWOSTEP_URL="$TWOSTEP_API_URL" TWOSTEP_MOTO_URL="$TWOSTEP_MOTO_URL" \
     "$venv/bin/python" "$root/docs/integrations/$example.py"; then
@@ -98,6 +104,18 @@ texts = [m["message"] for m in data["sns"]["SMS"]] + [str(m.get("body", "")) for
 for call in get(sys.argv[2] + "/calls"):
     digits = "".join(re.findall(r"[0-9]", re.sub(r"<[^>]*>", " ", call["body"])))
     texts.append(digits[: len(digits) // 2])
+# An interactive call: the codes it read (the digits of what it said) and the codes typed on
+# the keypad. None may be in the transaction attributes the calls function stored either.
+kept = []
+for call in get(sys.argv[2] + "/sma/calls"):
+    codes = {"".join(re.findall(r"[0-9]", e["said"]))[:6] for e in call["transcript"] if "said" in e}
+    codes |= {e["pressed"] for e in call["transcript"] if len(e.get("pressed") or "") == 6}
+    codes = {c for c in codes if len(c) == 6}
+    texts.extend(codes)
+    attributes = json.dumps([e.get("transaction_attributes") for e in call["transcript"]])
+    kept += [c for c in codes if c in attributes]
+if kept:
+    sys.exit("a code in the transaction attributes of a call: " + ", ".join(kept))
 print("\n".join(sorted({c for t in texts for c in re.findall(r"\b[0-9]{6}\b", t)})))' "$TWOSTEP_MOTO_URL" "$TWOSTEP_VOICE_URL")
 [[ -n "$codes" ]] || { echo "no delivered codes to look for"; exit 1; }
 if grep -awF -f <(echo "$codes") "$state/functions.log"; then

@@ -163,7 +163,7 @@ fn each_function_is_granted_exactly_the_aws_actions_it_uses() {
     let calls = calls(&std::fs::read_to_string(env("AWS_CALLS_LOG")).expect("the calls log"));
     assert_eq!(
         grants.keys().collect::<Vec<_>>(),
-        ["cleanup", "events", "send", "verify", "webhooks"],
+        ["calls", "cleanup", "events", "send", "verify", "webhooks"],
         "the functions in template.yaml"
     );
 

@@ -20,6 +20,7 @@ use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 
 use crate::channels::AwsSender;
 use crate::channels::authenticator::{self, TotpCipher};
+use crate::channels::calls::SipCalls;
 use crate::config::{Config, ConfigError};
 use crate::domain::CodeHasher;
 use crate::metrics::EmfMetrics;
@@ -129,18 +130,36 @@ pub fn core(sdk: &aws_config::SdkConfig, config: Config) -> Core {
     }
 }
 
-/// SMS, voice and email delivery (voice only with `VOICE_ORIGINATION_IDENTITY`).
+/// SMS, voice and email delivery (voice only with `VOICE_ORIGINATION_IDENTITY`), and
+/// interactive calls (only with `SIP_MEDIA_APPLICATION_ID` and `CALL_FROM_NUMBER`).
 pub fn sender(sdk: &aws_config::SdkConfig, config: &Config) -> AwsSender {
+    let calls = match (
+        &config.calls.sip_media_application_id,
+        &config.calls.from_number,
+    ) {
+        (Some(application), Some(from)) => Some(SipCalls::new(
+            aws_sdk_chimesdkvoice::Client::new(sdk),
+            application,
+            from.clone(),
+        )),
+        _ => None,
+    };
+    sms_sender(sdk, config)
+        .with_voice(
+            aws_sdk_pinpointsmsvoicev2::Client::new(sdk),
+            config.voice_origination_identity.as_deref(),
+            config.voice_max_price_per_minute.as_deref(),
+        )
+        .with_calls(calls)
+}
+
+/// SMS and email delivery only (the calls function's SMS after a missed call).
+pub fn sms_sender(sdk: &aws_config::SdkConfig, config: &Config) -> AwsSender {
     AwsSender::new(
         aws_sdk_sns::Client::new(sdk),
         aws_sdk_sesv2::Client::new(sdk),
         &config.email_from,
         config.sms_sender_id.as_deref(),
-    )
-    .with_voice(
-        aws_sdk_pinpointsmsvoicev2::Client::new(sdk),
-        config.voice_origination_identity.as_deref(),
-        config.voice_max_price_per_minute.as_deref(),
     )
 }
 

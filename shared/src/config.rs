@@ -46,8 +46,14 @@ pub const API_KEY_CACHE_SECONDS: Setting = Setting::new("API_KEY_CACHE_SECONDS",
 pub const TOTP_ENROLL_WINDOW_SECONDS: Setting =
     Setting::new("TOTP_ENROLL_WINDOW_SECONDS", 600, 60, 86_400);
 
+/// How often one interactive call reads its code again when `1` is pressed.
+pub const CALL_MAX_REPEATS: Setting = Setting::new("CALL_MAX_REPEATS", 3, 0, 10);
+/// Inbound calls per number per `SEND_WINDOW_SECONDS`; beyond it a call is rejected unanswered.
+pub const MAX_INBOUND_CALLS_PER_WINDOW: Setting =
+    Setting::new("MAX_INBOUND_CALLS_PER_WINDOW", 5, 1, 1_000);
+
 /// Every numeric setting.
-pub const SETTINGS: [Setting; 11] = [
+pub const SETTINGS: [Setting; 13] = [
     CODE_LENGTH,
     CODE_TTL_SECONDS,
     limits::MAX_CHECK_ATTEMPTS,
@@ -59,6 +65,8 @@ pub const SETTINGS: [Setting; 11] = [
     API_KEY_CACHE_SECONDS,
     TOTP_ENROLL_WINDOW_SECONDS,
     limits::TOTP_LOCK_SECONDS,
+    CALL_MAX_REPEATS,
+    MAX_INBOUND_CALLS_PER_WINDOW,
 ];
 
 /// A configuration value that is missing or out of range: the function refuses to start.
@@ -136,6 +144,32 @@ pub struct Config {
     /// The TOTP failure window: `MAX_CHECK_ATTEMPTS` wrong app codes lock the factor until it
     /// ends.
     pub totp_lock_seconds: u32,
+    /// Interactive calls (`channel=call`, Amazon Chime SDK PSTN Audio).
+    pub calls: CallsConfig,
+}
+
+/// Interactive calls' settings (`docs/channels.md`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallsConfig {
+    /// The SIP media application that places the calls (`SIP_MEDIA_APPLICATION_ID`). The
+    /// send function needs it to call; the calls function, when it has it, answers no other.
+    pub sip_media_application_id: Option<String>,
+    /// The number calls come from and people call back (`CALL_FROM_NUMBER`, E.164).
+    pub from_number: Option<PhoneNumber>,
+    /// Whether a call from a number with a pending call verification continues it
+    /// (`CALL_BACK_ENABLED`, off by default: caller ID can be forged).
+    pub call_back: bool,
+    /// How often `1` reads the code again in one call.
+    pub max_repeats: u32,
+    /// Inbound calls per number per send window.
+    pub max_inbound_per_window: u32,
+}
+
+impl CallsConfig {
+    /// Whether `channel=call` can place calls: an application and a number to call from.
+    pub fn enabled(&self) -> bool {
+        self.sip_media_application_id.is_some() && self.from_number.is_some()
+    }
 }
 
 impl Config {
@@ -183,6 +217,21 @@ impl Config {
             totp_key_secret_id: env.get("TOTP_KEY_SECRET_ID").map(str::to_owned),
             totp_enroll_window_seconds: env.setting(TOTP_ENROLL_WINDOW_SECONDS)?,
             totp_lock_seconds: env.setting(limits::TOTP_LOCK_SECONDS)?,
+            calls: CallsConfig {
+                sip_media_application_id: env.get("SIP_MEDIA_APPLICATION_ID").map(str::to_owned),
+                from_number: env
+                    .get("CALL_FROM_NUMBER")
+                    .map(|raw| {
+                        PhoneNumber::from_e164(raw).map_err(|_| ConfigError {
+                            variable: "CALL_FROM_NUMBER",
+                            problem: "is not a phone number in E.164 (+ and digits)".to_owned(),
+                        })
+                    })
+                    .transpose()?,
+                call_back: env.flag("CALL_BACK_ENABLED")?,
+                max_repeats: env.setting(CALL_MAX_REPEATS)?,
+                max_inbound_per_window: env.setting(MAX_INBOUND_CALLS_PER_WINDOW)?,
+            },
         };
         config.with_test_mode(&env)
     }
@@ -257,6 +306,18 @@ impl Env<'_> {
             variable: name,
             problem: "must be set".to_owned(),
         })
+    }
+
+    /// `true` or `false` (any case); unset or blank is `false`.
+    fn flag(&self, name: &'static str) -> Result<bool, ConfigError> {
+        match self.get(name).map(str::to_ascii_lowercase).as_deref() {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(_) => Err(ConfigError {
+                variable: name,
+                problem: "must be true or false".to_owned(),
+            }),
+        }
     }
 
     pub(crate) fn setting(&self, setting: Setting) -> Result<u32, ConfigError> {

@@ -6,11 +6,12 @@
 //! domain, time, i18n, messages        values and texts
 //!   -> store, channels, events, metrics    records, delivery, outcomes (the adapters)
 //!     -> service, config, webhooks         the rules, one file per use case; signed webhooks
-//!       -> http                            requests and answers, one file per route
+//!       -> http, calls                     requests and answers, one file per route; call events
 //!         -> aws                           the production wiring
 //! ```
 
 pub mod aws;
+pub mod calls;
 pub mod channels;
 pub mod config;
 pub mod domain;

@@ -1,5 +1,9 @@
 //! The messages that carry a code, in the recipient's language (texts in `shared/locales/`).
 
+mod call;
+
+pub use call::{CallScript, Closing};
+
 use crate::domain::{Locale, OtpCode};
 use crate::i18n::{Language, fill};
 
@@ -48,6 +52,19 @@ pub enum Voice {
 }
 
 impl Voice {
+    /// Polly's own name of the voice (`Joanna`), as Chime SDK PSTN Audio's `VoiceId` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Joanna => "Joanna",
+            Self::Vicki => "Vicki",
+            Self::Lea => "Lea",
+            Self::Lucia => "Lucia",
+            Self::Bianca => "Bianca",
+            Self::Ines => "Ines",
+            Self::Lotte => "Lotte",
+        }
+    }
+
     /// The voice's id as End User Messaging SMS and Voice names it (`JOANNA`, …).
     pub fn id(self) -> &'static str {
         match self {

@@ -27,11 +27,13 @@ pub enum Metric {
     RateLimited,
     /// Outcome events that EventBridge did not take (after the SDK's retries).
     EventsNotPublished,
+    /// An inbound call was turned away: an unknown number, or over its number's limit.
+    RejectedCalls,
 }
 
 impl Metric {
     /// Every metric, for documentation and tests.
-    pub const ALL: [Metric; 7] = [
+    pub const ALL: [Metric; 8] = [
         Metric::CodesSent,
         Metric::DeliveryFailures,
         Metric::Approvals,
@@ -39,6 +41,7 @@ impl Metric {
         Metric::Lockouts,
         Metric::RateLimited,
         Metric::EventsNotPublished,
+        Metric::RejectedCalls,
     ];
 
     /// The metric's CloudWatch name.
@@ -51,6 +54,7 @@ impl Metric {
             Metric::Lockouts => "Lockouts",
             Metric::RateLimited => "RateLimited",
             Metric::EventsNotPublished => "EventsNotPublished",
+            Metric::RejectedCalls => "RejectedCalls",
         }
     }
 }

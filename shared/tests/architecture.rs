@@ -8,7 +8,7 @@ const LAYERS: [&[&str]; 5] = [
     &["domain", "time", "i18n", "messages"],
     &["store", "channels", "events", "metrics"],
     &["service", "config", "webhooks"],
-    &["http"],
+    &["http", "calls"],
     &["aws"],
 ];
 

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{DeliveryError, Sender};
-use crate::domain::{EmailAddress, PhoneNumber};
+use crate::domain::{EmailAddress, PhoneNumber, VerificationId};
 use crate::messages::{EmailMessage, VoiceMessage};
 
 /// One recorded message.
@@ -17,6 +17,8 @@ pub enum Sent {
     Email(String, EmailMessage),
     /// A voice call: the number and the message.
     Voice(String, VoiceMessage),
+    /// An interactive call placed: the number and the verification id (it carries no code).
+    Call(String, String),
 }
 
 /// Records messages; can be told to fail.
@@ -54,6 +56,7 @@ impl RecordingSender {
         let text = match self.sent().pop()? {
             Sent::Sms(_, text) => text,
             Sent::Email(_, message) => message.text,
+            Sent::Call(..) => String::new(),
             Sent::Voice(_, message) => {
                 // The call reads the code twice: it is the first half of the digits.
                 let digits = message.spoken_digits();
@@ -105,6 +108,17 @@ impl Sender for RecordingSender {
         message: &EmailMessage,
     ) -> Result<(), DeliveryError> {
         self.record(Sent::Email(to.as_str().to_owned(), message.clone()))
+    }
+
+    async fn place_call(
+        &self,
+        to: &PhoneNumber,
+        verification_id: &VerificationId,
+    ) -> Result<(), DeliveryError> {
+        self.record(Sent::Call(
+            to.as_str().to_owned(),
+            verification_id.as_str().to_owned(),
+        ))
     }
 }
 

@@ -1,15 +1,18 @@
 //! The channels that carry codes, each in its own file: [`sms`] (SNS), [`voice`] (End User
-//! Messaging SMS and Voice), [`email`] (SES v2) and [`authenticator`] (TOTP apps, which are
-//! sent nothing). The service composes a message with [`Outgoing::compose`] and hands it to
+//! Messaging SMS and Voice), [`email`] (SES v2), [`calls`] (interactive calls placed through a
+//! Chime SDK SIP media application) and [`authenticator`] (TOTP apps, which are sent nothing). The service composes a message with [`Outgoing::compose`] and hands it to
 //! a [`Sender`]; [`AwsSender`] is the production one.
 
 use async_trait::async_trait;
 use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
 
-use crate::domain::{Channel, Destination, EmailAddress, Locale, OtpCode, PhoneNumber};
+use crate::domain::{
+    Channel, Destination, EmailAddress, Locale, OtpCode, PhoneNumber, VerificationId,
+};
 use crate::messages::{EmailMessage, MessageBuilder, VoiceMessage};
 
 pub mod authenticator;
+pub mod calls;
 pub mod email;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
@@ -37,6 +40,13 @@ pub trait Sender: Send + Sync {
         &self,
         to: &EmailAddress,
         message: &EmailMessage,
+    ) -> Result<(), DeliveryError>;
+    /// Places an interactive call for the verification; the call's handler (the calls
+    /// function) says what it says. No code travels with it.
+    async fn place_call(
+        &self,
+        to: &PhoneNumber,
+        verification_id: &VerificationId,
     ) -> Result<(), DeliveryError>;
 }
 
@@ -66,9 +76,10 @@ impl Outgoing {
             (Destination::Sms(phone), Channel::Voice) => {
                 Self::Voice(phone.clone(), messages.voice(locale, code))
             }
-            (Destination::Sms(phone), Channel::Sms | Channel::Email | Channel::Totp) => {
-                Self::Sms(phone.clone(), messages.sms(locale, code))
-            }
+            (
+                Destination::Sms(phone),
+                Channel::Sms | Channel::Email | Channel::Totp | Channel::Call,
+            ) => Self::Sms(phone.clone(), messages.sms(locale, code)),
             (Destination::Email(email), _) => {
                 Self::Email(email.clone(), messages.email(locale, code))
             }
@@ -99,12 +110,13 @@ pub(crate) fn describe<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> String
 }
 
 /// The production sender: SMS through SNS, calls through End User Messaging SMS and Voice,
-/// email through SES v2.
+/// email through SES v2, interactive calls through a SIP media application.
 #[derive(Debug, Clone)]
 pub struct AwsSender {
     sms: sms::SnsSms,
     email: email::SesEmail,
     voice: Option<voice::VoiceCalls>,
+    calls: Option<calls::SipCalls>,
 }
 
 impl AwsSender {
@@ -120,7 +132,15 @@ impl AwsSender {
             sms: sms::SnsSms::new(sns, sender_id),
             email: email::SesEmail::new(ses, email_from),
             voice: None,
+            calls: None,
         }
+    }
+
+    /// The same sender, placing interactive calls through `calls` (none: `channel=call` is
+    /// off).
+    pub fn with_calls(mut self, calls: Option<calls::SipCalls>) -> Self {
+        self.calls = calls;
+        self
     }
 
     /// The same sender, placing voice calls through `voice` from `origination_identity`
@@ -163,6 +183,19 @@ impl Sender for AwsSender {
         message: &EmailMessage,
     ) -> Result<(), DeliveryError> {
         self.email.send(to, message).await
+    }
+
+    async fn place_call(
+        &self,
+        to: &PhoneNumber,
+        verification_id: &VerificationId,
+    ) -> Result<(), DeliveryError> {
+        match &self.calls {
+            Some(calls) => calls.place(to, verification_id).await,
+            None => Err(DeliveryError(
+                "interactive calls are not enabled (SIP_MEDIA_APPLICATION_ID is empty)".to_owned(),
+            )),
+        }
     }
 }
 

@@ -75,6 +75,8 @@ pub struct CurrentCode {
     /// The number of the last attempt found wrong, recorded after the comparison: the
     /// change that the `incorrect_code` (and `locked`) events are made from.
     pub wrong: Option<u32>,
+    /// An interactive call's mode and progress (`channel=call` only).
+    pub call: Option<super::CallState>,
 }
 
 impl CurrentCode {

@@ -218,37 +218,42 @@ pub enum Channel {
     Email,
     /// An authenticator app (RFC 6238): nothing is sent; the app makes the code.
     Totp,
+    /// An interactive call (Amazon Chime SDK PSTN Audio): it reads the code with "press 1 to
+    /// hear it again", or takes the code on the keypad (`docs/channels.md`).
+    Call,
 }
 
 impl Channel {
     /// Every channel, in the order the docs list them.
-    pub const ALL: [Self; 4] = [Self::Sms, Self::Voice, Self::Email, Self::Totp];
+    pub const ALL: [Self; 5] = [Self::Sms, Self::Voice, Self::Email, Self::Totp, Self::Call];
 
-    /// Parses `sms`, `voice`, `email` or `totp`, ignoring case.
+    /// Parses `sms`, `voice`, `email`, `totp` or `call`, ignoring case.
     pub fn parse(raw: &str) -> Result<Self, InputError> {
         match raw.trim().to_ascii_lowercase().as_str() {
             "sms" => Ok(Self::Sms),
             "voice" => Ok(Self::Voice),
             "email" => Ok(Self::Email),
             "totp" => Ok(Self::Totp),
+            "call" => Ok(Self::Call),
             _ => Err(InputError::InvalidChannel(echo(raw))),
         }
     }
 
-    /// The wire name: `sms`, `voice`, `email` or `totp`.
+    /// The wire name: `sms`, `voice`, `email`, `totp` or `call`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Sms => "sms",
             Self::Voice => "voice",
             Self::Email => "email",
             Self::Totp => "totp",
+            Self::Call => "call",
         }
     }
 
     /// Whether codes by this channel go to a phone number (else to an email address, or,
     /// for TOTP, nowhere).
     pub fn uses_phone(&self) -> bool {
-        matches!(self, Self::Sms | Self::Voice)
+        matches!(self, Self::Sms | Self::Voice | Self::Call)
     }
 }
 

@@ -105,7 +105,9 @@ impl Fallback {
     /// Where `channel` delivers to, if the flow has that destination.
     pub fn destination_for(&self, channel: Channel) -> Option<Destination> {
         match channel {
-            Channel::Sms | Channel::Voice => self.phone.clone().map(Destination::Sms),
+            Channel::Sms | Channel::Voice | Channel::Call => {
+                self.phone.clone().map(Destination::Sms)
+            }
             Channel::Email => self.email.clone().map(Destination::Email),
             Channel::Totp => None,
         }

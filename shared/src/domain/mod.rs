@@ -1,5 +1,6 @@
 //! Domain types: values that are valid by construction, parsed once at the edge.
 
+mod call;
 mod code;
 mod contact;
 mod destination;
@@ -9,6 +10,7 @@ mod fields;
 mod keys;
 mod phone_db;
 
+pub use call::{CallMode, CallState};
 pub use code::{
     CodeHash, CodeHasher, MAX_CODE_LENGTH, MIN_CODE_LENGTH, OtpCode, SubmittedCode, VerificationId,
 };

@@ -207,6 +207,7 @@ mod tests {
                 channel: Channel::Sms,
                 customer: None,
                 wrong,
+                call: None,
             }),
             verification_ids: vec![id.clone()],
             fallback: None,

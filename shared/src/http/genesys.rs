@@ -96,6 +96,7 @@ fn method_name(channel: Channel) -> &'static str {
     match channel {
         Channel::Sms => "SMS",
         Channel::Voice => "voice",
+        Channel::Call => "call",
         Channel::Email => "email",
         Channel::Totp => "authenticator",
     }

@@ -32,7 +32,7 @@ pub async fn send(
     super::send(core, hasher, sender, request).await
 }
 
-/// The customer's verified destination for `channel`: its phone number for `sms`, `voice` and
+/// The customer's verified destination for `channel`: its phone number for `sms`, `voice`, `call` and
 /// `totp` (its email address for `totp` when it has no phone), its address for `email`.
 pub async fn destination(
     core: &Core,
@@ -43,7 +43,7 @@ pub async fn destination(
     let phone = record.phone.map(|(p, _)| Destination::Sms(p));
     let email = record.email.map(|(e, _)| Destination::Email(e));
     match channel {
-        Channel::Sms | Channel::Voice => phone.ok_or(ServiceError::NotFound(
+        Channel::Sms | Channel::Voice | Channel::Call => phone.ok_or(ServiceError::NotFound(
             "this customer has no verified phone number",
         )),
         Channel::Email => email.ok_or(ServiceError::NotFound(

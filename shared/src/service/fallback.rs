@@ -161,6 +161,7 @@ mod tests {
                 Sent::Sms(..) => "sms",
                 Sent::Voice(..) => "voice",
                 Sent::Email(..) => "email",
+                Sent::Call(..) => "call",
             })
             .collect();
         assert_eq!(kinds, ["sms", "voice", "email", "email"]);

@@ -12,6 +12,7 @@ use crate::store::{Store, StoreError};
 use crate::time::Clock;
 
 pub mod approve;
+pub mod calls;
 pub mod cancel;
 pub mod check;
 pub mod cleanup;

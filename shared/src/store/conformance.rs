@@ -13,9 +13,11 @@ use crate::domain::{
 };
 use crate::store::*;
 
+mod calls;
 mod codes;
 mod rest;
 
+pub use calls::*;
 pub use codes::*;
 pub use rest::*;
 
@@ -45,6 +47,9 @@ macro_rules! store_conformance {
             an_app_is_enrolled_for_a_verified_contact_once_per_verification,
             app_checks_are_counted_in_a_window_and_lock_at_its_limit,
             an_app_time_step_is_accepted_once_for_the_secret_that_was_checked,
+            a_call_code_is_replaced_while_open_and_within_its_readings,
+            the_sms_after_a_call_replaces_its_code_once,
+            inbound_calls_are_counted_per_number_and_window_up_to_the_limit,
         );
     };
     (@tests $store:expr; $($name:ident,)*) => {
@@ -105,6 +110,7 @@ pub fn first_send(to: &Destination, now: i64) -> SendWrite {
         channel: to.channel(),
         customer: None,
         wrong: None,
+        call: None,
     };
     SendWrite {
         contact: ContactRecord {

@@ -12,6 +12,8 @@ use super::*;
 use crate::domain::{CodeState, ContactStatus, FactorState, VerificationState};
 use crate::events::changes::{Change, RecordChange};
 
+mod calls;
+
 /// The records, in maps. Every operation is a method that runs under the store's one lock,
 /// so each is atomic, as the conditional write it stands for is.
 #[derive(Debug, Default)]
@@ -23,6 +25,7 @@ pub struct Records {
     api_keys: BTreeMap<ApiKeyId, ApiKeyRecord>,
     factors: BTreeMap<String, TotpFactor>,
     customers: BTreeMap<String, CustomerRecord>,
+    callers: BTreeMap<(String, i64), u32>,
 }
 
 /// An operation that a test may slip a concurrent request in before.

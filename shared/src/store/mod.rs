@@ -9,8 +9,8 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    ApiKeyId, ApiKeyRecord, ContactRecord, CurrentCode, CustomerKey, CustomerRecord, Destination,
-    FallbackState, TotpFactor, VerificationId, VerificationRecord,
+    ApiKeyId, ApiKeyRecord, CodeHash, ContactRecord, CurrentCode, CustomerKey, CustomerRecord,
+    Destination, FallbackState, TotpFactor, VerificationId, VerificationRecord,
 };
 
 #[cfg(any(test, feature = "testing"))]
@@ -435,12 +435,71 @@ pub trait CleanupStore: Send + Sync {
     async fn delete_stale_contact(&self, stale: &StaleContact) -> StoreResult<DeleteOutcome>;
 }
 
+/// Why a call verification's code is replaced by a new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replacement {
+    /// A call is about to read it: at most `max_reads` readings per verification.
+    Read {
+        /// The most codes calls may read for the verification.
+        max_reads: u32,
+    },
+    /// The SMS after a call that read no code: once, and only if no call read one.
+    SmsAfterCall,
+}
+
+/// A new code for a pending call verification: its hash replaces the current one's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeReplacement {
+    /// The contact and the verification, which must still be its current code.
+    pub code: CodeRef,
+    /// The new code's keyed hash (with the same verification id).
+    pub hash: CodeHash,
+    /// The time (unix ms): the code must be pending, unexpired and unlocked then.
+    pub now: i64,
+    /// Why, and so which condition holds it.
+    pub reason: Replacement,
+}
+
+/// One inbound call from a number, counted in the number's window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundCall {
+    /// The caller's key (a hash of the number: the table holds no caller's number).
+    pub caller: String,
+    /// The window's start (unix ms): one counter per number and window.
+    pub window_start: i64,
+    /// The most calls per window.
+    pub max: u32,
+    /// When the counter may be forgotten (unix ms).
+    pub expires_at: i64,
+}
+
+/// Interactive calls.
+#[async_trait]
+pub trait CallStore: Send + Sync {
+    /// Replaces the hash of a call verification's code, if it is still the contact's
+    /// current code, pending, unexpired and unlocked at `now`, and the reason's own
+    /// condition holds (fewer readings than allowed; no SMS after the call yet and no code
+    /// read). `false` when refused.
+    async fn replace_code(&self, replacement: &CodeReplacement) -> StoreResult<bool>;
+
+    /// Counts an inbound call in its number's window; `false` (nothing counted) when the
+    /// window holds `max` calls already.
+    async fn count_inbound_call(&self, call: &InboundCall) -> StoreResult<bool>;
+}
+
 /// A store's answer.
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything the service needs of its records.
 pub trait Store:
-    RecordStore + SendStore + CheckStore + FactorStore + KeyStore + IdempotencyStore + CleanupStore
+    RecordStore
+    + SendStore
+    + CheckStore
+    + FactorStore
+    + KeyStore
+    + IdempotencyStore
+    + CleanupStore
+    + CallStore
 {
 }
 
@@ -452,5 +511,6 @@ impl<T> Store for T where
         + KeyStore
         + IdempotencyStore
         + CleanupStore
+        + CallStore
 {
 }

@@ -9,8 +9,8 @@ use serde::Serialize;
 use crate::channels::Sender;
 use crate::config::Config;
 use crate::domain::{
-    Channel, ChannelList, CustomerId, Destination, EmailAddress, Fallback, InputError, Locale,
-    OtpCode, PersonName, PhoneNumber, Scope, VerificationId,
+    CallMode, Channel, ChannelList, CustomerId, Destination, EmailAddress, Fallback, InputError,
+    Locale, OtpCode, PersonName, PhoneNumber, Scope, VerificationId,
 };
 use crate::http::auth::{caller, customer_id, key_limit, require_option};
 use crate::http::fields::{Fields, idempotency_key, verification_id};
@@ -147,7 +147,13 @@ pub enum SignUp {
 
 /// The keyed settings of a sign-up (`code_length`, `ttl_seconds`, `custom_code`).
 pub fn send_options(fields: &Fields, caller: &Caller) -> Result<SendOptions, ApiError> {
-    for name in ["code_length", "ttl_seconds", "custom_code"] {
+    for name in [
+        "code_length",
+        "ttl_seconds",
+        "custom_code",
+        "mode",
+        "sms_after_call",
+    ] {
         if fields.get(name)?.is_some() {
             require_option(caller, name)?;
         }
@@ -184,12 +190,27 @@ pub fn send_options(fields: &Fields, caller: &Caller) -> Result<SendOptions, Api
         }
         .into());
     }
+    let call_mode = fields.get("mode")?.map(CallMode::parse).transpose()?;
+    let sms_after_call = fields
+        .get("sms_after_call")?
+        .map(|raw| match raw.to_ascii_lowercase().as_str() {
+            "true" | "1" | "on" | "yes" => Ok(true),
+            "false" | "0" | "off" | "no" => Ok(false),
+            _ => Err(InputError::InvalidField {
+                field: "sms_after_call",
+                message: "must be true or false".to_owned(),
+            }),
+        })
+        .transpose()?
+        .unwrap_or(false);
     Ok(SendOptions {
         code_length,
         ttl_seconds,
         custom_code,
         brand: None,
         key_limit: key_limit(caller),
+        call_mode,
+        sms_after_call,
     })
 }
 
@@ -313,7 +334,7 @@ fn destinations(
 ) -> Result<(Option<PhoneNumber>, Option<EmailAddress>, Destination), InputError> {
     let (phone, email) = (fields.get("phone")?, fields.get("email")?);
     let missing = match channel {
-        Channel::Sms | Channel::Voice => InputError::MissingDestination {
+        Channel::Sms | Channel::Voice | Channel::Call => InputError::MissingDestination {
             field: "phone",
             message: "a phone number is needed to send an SMS or call",
         },

@@ -373,7 +373,7 @@ pub fn verification_id(sid: &str) -> Option<VerificationId> {
 pub fn channel_name(channel: Channel) -> &'static str {
     match channel {
         Channel::Sms => "sms",
-        Channel::Voice => "call",
+        Channel::Voice | Channel::Call => "call",
         Channel::Email => "email",
         Channel::Totp => "totp",
     }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use crate::channels::{self, Sender};
 use crate::config::Config;
 use crate::domain::{
-    Channel, CodeHasher, ContactRecord, CustomerKey, Destination, Fallback, InputError, Locale,
-    OtpCode, PersonName, VerificationId, VerificationStatus, sha256_hex,
+    CallMode, Channel, CodeHasher, ContactRecord, CustomerKey, Destination, Fallback, InputError,
+    Locale, OtpCode, PersonName, VerificationId, VerificationStatus, sha256_hex,
 };
 use crate::messages::MessageBuilder;
 use crate::metrics::Metric;
@@ -64,6 +64,10 @@ pub struct SendOptions {
     pub brand: Option<String>,
     /// The caller's key's own send limit, if it has one.
     pub key_limit: Option<KeyLimit>,
+    /// An interactive call's mode (`channel=call`; read when not given).
+    pub call_mode: Option<CallMode>,
+    /// Whether an interactive call that reads no code is followed by an SMS with one.
+    pub sms_after_call: bool,
 }
 
 /// A key's own send limit: the send log its sends are counted in, and how many a window
@@ -150,10 +154,13 @@ pub fn check_channel(
         (Channel::Voice, _) if config.voice_origination_identity.is_none() => Err(unusable(
             "voice is not enabled on this stack (VOICE_ORIGINATION_IDENTITY is not set)",
         )),
-        (Channel::Sms | Channel::Voice, Destination::Sms(_))
+        (Channel::Call, _) if !config.calls.enabled() => Err(unusable(
+            "call is not enabled on this stack (SIP_MEDIA_APPLICATION_ID and CALL_FROM_NUMBER are not set)",
+        )),
+        (Channel::Sms | Channel::Voice | Channel::Call, Destination::Sms(_))
         | (Channel::Email, Destination::Email(_)) => Ok(()),
-        (Channel::Sms | Channel::Voice, Destination::Email(_)) => {
-            Err(unusable("sms and voice need a phone number"))
+        (Channel::Sms | Channel::Voice | Channel::Call, Destination::Email(_)) => {
+            Err(unusable("sms, voice and call need a phone number"))
         }
         (Channel::Email, Destination::Sms(_)) => Err(unusable("email needs an email address")),
     }
@@ -178,6 +185,23 @@ pub fn check_destination(config: &Config, destination: &Destination) -> Result<(
         ));
     }
     Ok(())
+}
+
+/// Refuses a call's options that cannot work together: a call in `mode=input` takes a code
+/// the person was shown, so it needs the caller's `custom_code`; a call in `mode=read` reads
+/// a code it makes when answered, so a `custom_code` would never be heard.
+fn check_call_options(options: &SendOptions) -> Result<(), InputError> {
+    match (options.call_mode.unwrap_or(CallMode::Read), &options.custom_code) {
+        (CallMode::Input, None) => Err(InputError::InvalidField {
+            field: "custom_code",
+            message: "a call in mode=input asks for a code the person was shown: give it as custom_code".to_owned(),
+        }),
+        (CallMode::Read, Some(_)) => Err(InputError::InvalidField {
+            field: "custom_code",
+            message: "a call in mode=read reads a new code when it is answered; custom_code is for mode=input".to_owned(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Registers the contact (or updates it), enforces the cooldown and the send window,
@@ -270,6 +294,9 @@ impl<'a> Plan<'a> {
     ) -> Result<Self, ServiceError> {
         check_channel(config, request.channel, &request.destination)?;
         let options = &request.options;
+        if request.channel == Channel::Call {
+            check_call_options(options)?;
+        }
         let code_length = options
             .custom_code
             .as_ref()
@@ -383,7 +410,11 @@ async fn deliver(
             &write.contact.locale,
             code,
         );
-        channels::deliver(sender, &outgoing).await
+        match (channel, destination) {
+            // An interactive call carries no code: its handler reads a fresh one, or asks.
+            (Channel::Call, Destination::Sms(phone)) => sender.place_call(phone, id).await,
+            _ => channels::deliver(sender, &outgoing).await,
+        }
     };
     if let Err(e) = delivered {
         tracing::warn!(to = %destination.masked(), verification_id = %id, error = %e, "delivery failed");
@@ -502,8 +533,7 @@ mod tests {
             code_length: Some(4),
             ttl_seconds: Some(120),
             custom_code: None,
-            brand: None,
-            key_limit: None,
+            ..SendOptions::default()
         };
         let sent = h.send_with(&phone(), options).await.expect("sent");
         assert_eq!(sent.expires_at, h.clock.now_ms() + 120_000);

@@ -3,8 +3,8 @@
 
 use crate::config::Config;
 use crate::domain::{
-    CodeHasher, CodeRules, CodeState, ContactRecord, ContactStatus, CurrentCode, FallbackState,
-    Locale, OtpCode, VerificationId, VerificationRecord,
+    CallMode, CallState, Channel, CodeHasher, CodeRules, CodeState, ContactRecord, ContactStatus,
+    CurrentCode, FallbackState, Locale, OtpCode, VerificationId, VerificationRecord,
 };
 use crate::store::{ClientSends, OriginUpdate, SendWrite};
 
@@ -40,6 +40,12 @@ pub(super) fn prepare(
         channel: request.channel,
         customer: request.customer.clone(),
         wrong: None,
+        call: (request.channel == Channel::Call).then(|| {
+            CallState::new(
+                request.options.call_mode.unwrap_or(CallMode::Read),
+                request.options.sms_after_call,
+            )
+        }),
     };
     let (fallback, origin) =
         flow_progress(config, plan.flow, request, existing, &id, expires_at, now);

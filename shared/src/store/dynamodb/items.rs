@@ -7,10 +7,10 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::domain::{
-    ApiKeyId, ApiKeyRecord, Channel, ChannelList, CodeHash, CodeState, ContactRecord,
-    ContactStatus, CurrentCode, CustomerKey, CustomerRecord, Destination, EmailAddress,
-    FactorState, Fallback, FallbackState, Locale, PersonName, PhoneNumber, Scopes, SealedSecret,
-    TotpFactor, VerificationId, VerificationRecord, VerificationState,
+    ApiKeyId, ApiKeyRecord, CallMode, CallState, Channel, ChannelList, CodeHash, CodeState,
+    ContactRecord, ContactStatus, CurrentCode, CustomerKey, CustomerRecord, Destination,
+    EmailAddress, FactorState, Fallback, FallbackState, Locale, PersonName, PhoneNumber, Scopes,
+    SealedSecret, TotpFactor, VerificationId, VerificationRecord, VerificationState,
 };
 use crate::store::{ClientSends, StoreError};
 
@@ -26,6 +26,8 @@ pub(super) const VERIFICATION_PREFIX: &str = "V#";
 pub(super) const IDEMPOTENCY_PREFIX: &str = "I#";
 pub(super) const CLIENT_PREFIX: &str = "IP#";
 pub(super) const CUSTOMER_PREFIX: &str = "CU#";
+/// An inbound caller's counter for one window (`CALLER#<hash>#<window start>`).
+pub(super) const CALLER_PREFIX: &str = "CALLER#";
 pub(super) const UNVERIFIED_PARTITION: &str = "u";
 /// The one item that holds every API key, one attribute per key (`k_<id>`).
 pub(super) const API_KEYS_PK: &str = "KEYS";
@@ -292,6 +294,15 @@ pub(super) fn current_code_from(
             None => destination.channel(),
         },
         wrong: r.opt_n("code_wrong")?,
+        call: match r.opt_s("call_mode") {
+            Some(mode) => Some(CallState {
+                mode: CallMode::parse(mode).map_err(corrupt)?,
+                sms_after_call: r.opt_n::<u8>("call_sms")?.is_some_and(|v| v == 1),
+                reads: r.opt_n("call_reads")?.unwrap_or(0),
+                sms_sent: r.opt_n::<u8>("call_sms_sent")?.is_some(),
+            }),
+            None => None,
+        },
     }))
 }
 
@@ -367,6 +378,14 @@ pub(super) fn contact_to_item(c: &ContactRecord) -> Item {
         }
         if let Some(wrong) = code.wrong {
             item.insert("code_wrong".into(), n(wrong));
+        }
+        if let Some(call) = &code.call {
+            item.insert("call_mode".into(), s(call.mode.as_str()));
+            item.insert("call_sms".into(), n(u8::from(call.sms_after_call)));
+            item.insert("call_reads".into(), n(call.reads));
+            if call.sms_sent {
+                item.insert("call_sms_sent".into(), n(1));
+            }
         }
     }
     if !c.verification_ids.is_empty() {

@@ -19,6 +19,7 @@ use crate::domain::{
 };
 use crate::store::{RecordStore, StoreError, StoreResult};
 
+mod calls;
 mod checks;
 mod cleanup;
 mod factors;
