@@ -77,6 +77,10 @@ def function_env(endpoint, dynamodb=None):
     env = {k: v for k, v in ENV.items() if not k.startswith("AWS_ENDPOINT_URL")}
     env["AWS_ENDPOINT_URL"] = endpoint
     env["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb or endpoint
+    if dynamodb:
+        # Straight to the emulators: moto has no Chime SDK Voice; the voice stub answers
+        # CreateSipMediaApplicationCall (the recorder routes it there itself).
+        env["AWS_ENDPOINT_URL_CHIME_SDK_VOICE"] = ENV["VOICE_URL"]
     return env
 
 

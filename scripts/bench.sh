@@ -86,7 +86,7 @@ cat "$state/ca.crt" >>"$state/ca-bundle.crt"
 export BENCH_MODE="$mode" BENCH_BIN_DIR="${BENCH_BIN_DIR:-$bin_dir}" BENCH_OUT="$state" BENCH_CA="$state/ca-bundle.crt"
 export TABLE_DEFINITION="$state/table.json"
 export NODE_BASELINE="$root/.tools/bench-node/index.mjs"
-export DDB_URL="http://127.0.0.1:$DDB_PORT" MOTO_URL="http://127.0.0.1:$MOTO_PORT"
+export DDB_URL="http://127.0.0.1:$DDB_PORT" MOTO_URL="http://127.0.0.1:$MOTO_PORT" VOICE_URL="http://127.0.0.1:$VOICE_PORT"
 export CALLS_URL="http://127.0.0.1:$CALLS_PORT" TLS_URL="https://127.0.0.1:$tls_port"
 "$venv/bin/python" "$root/bench/bench.py"
 
