@@ -526,6 +526,8 @@ def cold(endpoint, ca_file, first_phone):
         "cleanup": ([os.path.join(BIN, "cleanup")], dict(env, TABLE_NAME=ENV["TABLE_NAME"] + "-empty"), lambda i: {"dry_run": True}),
         "verify": ([os.path.join(BIN, "verify")], env, lambda i: apigw("GET", "/verifications/" + "0" * 26, path_id="0" * 26)),
         "events": ([os.path.join(BIN, "events")], env, lambda i: stream_batch(first_phone + 10_000 + i)),
+        # A call answered for a verification that does not exist: one GetItem, a goodbye.
+        "calls": ([os.path.join(BIN, "calls")], env, lambda i: call_event("CALL_ANSWERED", "0" * 26)),
         "send": ([os.path.join(BIN, "send")], env, lambda i: apigw("POST", "/signup", {"phone": phone(first_phone + i)}, f"198.19.{i // 250}.{i % 250 + 1}")),
         "node-baseline": (["node", ENV["NODE_BASELINE"]], node_env, lambda i: {}),
     }
