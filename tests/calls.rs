@@ -149,6 +149,17 @@ async fn input_mode_takes_a_wrong_then_the_right_code_on_the_keypad() {
     let phone = unique_phone();
     let shown = "731946";
     let (id, tx) = place(&api, &phone, json!({"mode": "input", "custom_code": shown})).await;
+    // Whoever sees the code cannot approve it without the phone: the form is refused, and
+    // counts no attempt.
+    let form = api
+        .post_json("/verify", &json!({"verification_id": id, "code": shown}))
+        .await;
+    assert_eq!(
+        (form.status, form.json["field"].as_str()),
+        (400, Some("code")),
+        "{form:?}"
+    );
+    assert_eq!(status_of(&api, &id).await.json["attempts_remaining"], 5);
     let call = sim_post(&format!("/sma/calls/{tx}/answer"), json!({})).await;
     assert!(
         said(&call).last().expect("said").contains("enter your"),

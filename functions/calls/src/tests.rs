@@ -264,6 +264,42 @@ async fn input_mode_counts_a_wrong_code_then_approves_the_right_one() {
 }
 
 #[tokio::test]
+async fn an_input_calls_code_is_refused_from_a_form_without_counting() {
+    let h = Harness::new(&[]);
+    let id = h.call(CallMode::Input, Some("482913"), false).await;
+    assert!(
+        !h.approves("482913").await,
+        "the shown code does not approve without the phone"
+    );
+    let vid = twostep::domain::VerificationId::parse(&id).expect("id");
+    let status = service::status(&h.calls.core, &vid).await.expect("found");
+    assert_eq!(
+        (status.status.as_str(), status.attempts_remaining),
+        ("pending", 5),
+        "the refused check counted no attempt"
+    );
+    let (attributes, answer) = answered(&h, &id).await;
+    let ask = answer["Actions"][0].clone();
+    let right = h.after(&attributes, &ask, "482913").await;
+    assert_eq!(kinds(&right), ["Speak", "Hangup"]);
+    let status = service::status(&h.calls.core, &vid).await.expect("found");
+    assert_eq!(status.status.as_str(), "approved");
+}
+
+#[tokio::test]
+async fn a_goodbye_that_fails_ends_the_call_without_saying_it_again() {
+    let h = Harness::new(&[]);
+    let id = h.call(CallMode::Input, Some("482913"), false).await;
+    let (attributes, _) = answered(&h, &id).await;
+    let speak = json!({"Type": "Speak", "Parameters": {"CallId": "call-1", "Text": "<speak>Goodbye.</speak>"},
+        "ErrorType": "ActionExecutionThrottled", "ErrorMessage": "throttled"});
+    let failed = h
+        .event(event("ACTION_FAILED", "Outbound", &attributes, Some(speak)))
+        .await;
+    assert_eq!(kinds(&failed), ["Hangup"]);
+}
+
+#[tokio::test]
 async fn input_mode_locks_after_the_last_wrong_code() {
     let h = Harness::new(&[("MAX_CHECK_ATTEMPTS", "2")]);
     let id = h.call(CallMode::Input, Some("482913"), false).await;
@@ -413,6 +449,14 @@ async fn a_contact_flow_sends_checks_and_looks_up_with_flat_strings() {
         .event(flow(json!({"action": "send", "customer_id": "ACCT-1"})))
         .await;
     assert_eq!(nobody["result"], "not_found", "{nobody}");
+    let by_email = h
+        .event(flow(json!({"action": "send", "channel": "email"})))
+        .await;
+    assert_eq!(
+        (by_email["result"].as_str(), by_email["field"].as_str()),
+        (Some("invalid_channel"), Some("channel")),
+        "{by_email}"
+    );
     let bad = h.event(flow(json!({"action": "dance"}))).await;
     assert_eq!(
         (bad["result"].as_str(), bad["field"].as_str()),

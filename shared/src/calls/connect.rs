@@ -141,10 +141,18 @@ fn refusal(e: ServiceError) -> Answer {
 }
 
 async fn send(calls: &Calls, event: &ConnectEvent) -> Result<Answer, ServiceError> {
+    // Connect speaks and collects digits itself: its PIN goes by SMS (the function holds no
+    // voice or email sender), refused before anything is written.
     let channel = match event.parameter("channel") {
         Some(raw) => Channel::parse(&raw)?,
         None => Channel::Sms,
     };
+    if channel != Channel::Sms {
+        return Err(ServiceError::Refused(InputError::UnusableChannel {
+            field: "channel",
+            message: "a contact flow's code goes by sms".to_owned(),
+        }));
+    }
     let locale = event
         .parameter("locale")
         .map(|raw| Locale::parse(&raw))

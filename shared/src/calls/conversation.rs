@@ -16,7 +16,7 @@ use crate::metrics::Metric;
 use crate::service::calls::{
     PendingCall, admit_inbound, code_to_read, pending_call, pending_call_from, sms_after_call,
 };
-use crate::service::{CheckTarget, ServiceError, check};
+use crate::service::{ServiceError, check_on_keypad};
 
 /// The transaction attribute that names the verification.
 pub const VERIFICATION: &str = "verification_id";
@@ -29,13 +29,20 @@ const INPUT_WAIT_MS: u32 = 15_000;
 
 /// Answers one event of a call.
 pub async fn answer(calls: &Calls, event: &CallEvent) -> CallResponse {
+    let id = event
+        .attribute(VERIFICATION)
+        .and_then(VerificationId::parse);
+    // The call is over: an SMS may follow. Its answer is ignored, and it needs no call leg.
+    if event.invocation_event_type == "HANGUP" {
+        if let Some(id) = id {
+            missed(calls, &id).await;
+        }
+        return CallResponse::nothing();
+    }
     let Some(call_id) = event.leg().map(|leg| leg.call_id.clone()) else {
         tracing::warn!(event = %event.invocation_event_type, "an event without a call leg");
         return CallResponse::nothing();
     };
-    let id = event
-        .attribute(VERIFICATION)
-        .and_then(VerificationId::parse);
     match event.invocation_event_type.as_str() {
         // Its actions are ignored, but its attributes are kept: the only event that carries
         // the call's arguments hands the verification id on to the rest.
@@ -61,17 +68,15 @@ pub async fn answer(calls: &Calls, event: &CallEvent) -> CallResponse {
             pressed(calls, event, &call_id, id, &digits).await
         }
         // Nothing valid before the tries ran out: a read call's failure speech said goodbye;
-        // an input call's said that no code came, and now says goodbye.
-        "ACTION_FAILED" if event.attribute(MODE) == Some(CallMode::Input.as_str()) => {
+        // an input call's said that no code came, and now says goodbye. Any other failed
+        // action (a goodbye that could not be said) just ends the call.
+        "ACTION_FAILED"
+            if event.action_kind() == Some("SpeakAndGetDigits")
+                && event.attribute(MODE) == Some(CallMode::Input.as_str()) =>
+        {
             close(calls, &call_id, None, Closing::Bye)
         }
         "ACTION_FAILED" | "INVALID_LAMBDA_RESPONSE" => CallResponse::run(vec![hangup(&call_id)]),
-        "HANGUP" => {
-            if let Some(id) = id {
-                missed(calls, &id).await;
-            }
-            CallResponse::nothing()
-        }
         // RINGING, ACTION_SUCCESSFUL of a Speak, ACTION_INTERRUPTED, …: nothing to add.
         _ => CallResponse::nothing(),
     }
@@ -235,13 +240,7 @@ async fn typed(calls: &Calls, call_id: &str, id: &VerificationId, digits: &str) 
         let script = script(calls, Some(&call));
         return CallResponse::run(vec![ask_action(call_id, &script, &call, None)]);
     };
-    let outcome = check(
-        &calls.core,
-        &calls.hasher,
-        CheckTarget::Id(id.clone()),
-        &code,
-    )
-    .await;
+    let outcome = check_on_keypad(&calls.core, &calls.hasher, id, &code).await;
     let closing = match outcome {
         Ok(_) => {
             tracing::info!(verification_id = %id, "call: code approved on the keypad");

@@ -80,6 +80,14 @@ pub struct CurrentCode {
 }
 
 impl CurrentCode {
+    /// Whether the code may be checked only on the keypad of its call: a call in
+    /// `mode=input` shows the code to someone, and only typing it on the called phone proves
+    /// they hold that phone (until an SMS after the call replaced it).
+    pub fn keypad_only(&self) -> bool {
+        self.call
+            .is_some_and(|c| c.mode == super::CallMode::Input && !c.sms_sent)
+    }
+
     /// Checks left before the code locks.
     pub fn attempts_remaining(&self) -> u32 {
         self.max_attempts.saturating_sub(self.attempts)

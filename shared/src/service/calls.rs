@@ -11,7 +11,7 @@ use crate::domain::{
 use crate::messages::MessageBuilder;
 use crate::store::{CodeRef, CodeReplacement, InboundCall, Replacement};
 
-use super::{Core, ServiceError, random_failure};
+use super::{Core, ServiceError, limits, random_failure};
 
 /// A call verification that is still pending: what a call needs to know of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,9 +173,13 @@ pub async fn sms_after_call(
             Ok(true)
         }
         Err(e) => {
-            // The code it replaced was never heard, and this one never arrived: nothing is
-            // lost but the SMS, which a resend sends again.
+            // The code it replaced is gone and this one never arrived: the verification is
+            // recorded as undelivered, with its cooldown lifted, so a resend goes at once.
             tracing::warn!(to = %to.masked(), verification_id = %id, error = %e, "SMS after the call failed");
+            let until = limits::cooldown_after_failed_delivery(core.clock.now_ms());
+            core.store
+                .record_delivery_failure(&call.code_ref(), until)
+                .await?;
             Err(ServiceError::DeliveryFailed)
         }
     }

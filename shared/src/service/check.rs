@@ -3,8 +3,8 @@
 //! approves the verification and verifies the contact, once.
 
 use crate::domain::{
-    Channel, CodeHasher, CodeState, ContactRecord, CurrentCode, Destination, SubmittedCode,
-    VerificationId, VerificationRecord, VerificationState,
+    Channel, CodeHasher, CodeState, ContactRecord, CurrentCode, Destination, InputError,
+    SubmittedCode, VerificationId, VerificationRecord, VerificationState,
 };
 use crate::metrics::Metric;
 use crate::store::{Attempt, AttemptOutcome, CodeApproval, CodeRef, LengthCheck};
@@ -36,6 +36,8 @@ pub struct Approval {
 pub(super) const EXPIRED: &str = "the code has expired";
 pub(super) const NEVER_DELIVERED: &str = "this code was never delivered; request a new one";
 const NO_PENDING: &str = "there is no pending verification for this destination";
+const KEYPAD_ONLY: &str =
+    "this code is checked on the call it was shown for: type it on the phone's keypad";
 
 /// Checks a code: counts the attempt first, atomically, then compares in constant time,
 /// and on a match approves the verification and verifies the contact.
@@ -45,6 +47,27 @@ pub async fn check(
     target: CheckTarget,
     code: &SubmittedCode,
 ) -> Result<Approval, ServiceError> {
+    check_from(core, hasher, target, code, false).await
+}
+
+/// [`check`] for a code typed on the keypad of its own call (the calls function): the only
+/// check a call in `mode=input`'s code accepts.
+pub async fn check_on_keypad(
+    core: &Core,
+    hasher: &CodeHasher,
+    id: &VerificationId,
+    code: &SubmittedCode,
+) -> Result<Approval, ServiceError> {
+    check_from(core, hasher, CheckTarget::Id(id.clone()), code, true).await
+}
+
+async fn check_from(
+    core: &Core,
+    hasher: &CodeHasher,
+    target: CheckTarget,
+    code: &SubmittedCode,
+    keypad: bool,
+) -> Result<Approval, ServiceError> {
     let now = core.clock.now_ms();
     let lengths = Lengths::new(core, code);
     let (destination, by_id) = resolve(core, &lengths, target).await?;
@@ -53,6 +76,7 @@ pub async fn check(
         expected: by_id.as_ref().map(|r| r.id.clone()),
         length: lengths.check,
         now,
+        keypad,
     };
     let counted = match core.store.count_attempt(&attempt).await? {
         AttemptOutcome::Counted(code) => code,
@@ -246,6 +270,12 @@ fn refusal(
         }
         CodeState::Pending if code.expires_at <= now => ServiceError::Expired(EXPIRED),
         CodeState::Pending if code.attempts >= code.max_attempts => limits::locked(contact, now),
+        CodeState::Pending if code.keypad_only() => {
+            ServiceError::Refused(InputError::InvalidField {
+                field: "code",
+                message: KEYPAD_ONLY.to_owned(),
+            })
+        }
         CodeState::Pending => ServiceError::NotFound(NO_PENDING),
     }
 }

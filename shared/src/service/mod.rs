@@ -31,7 +31,7 @@ pub(crate) mod testing;
 
 pub use approve::approve;
 pub use cancel::cancel;
-pub use check::{Approval, CheckTarget, check};
+pub use check::{Approval, CheckTarget, check, check_on_keypad};
 pub use cleanup::{CleanupReport, cleanup};
 pub use idempotency::{
     IDEMPOTENCY_WINDOW_MS, claim_idempotency_key, fingerprint, settle_idempotency_key,

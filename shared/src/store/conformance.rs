@@ -50,6 +50,7 @@ macro_rules! store_conformance {
             a_call_code_is_replaced_while_open_and_within_its_readings,
             the_sms_after_a_call_replaces_its_code_once,
             inbound_calls_are_counted_per_number_and_window_up_to_the_limit,
+            an_input_calls_code_is_counted_only_from_its_keypad,
         );
     };
     (@tests $store:expr; $($name:ident,)*) => {
@@ -197,6 +198,7 @@ pub fn attempt(to: &Destination, id: Option<&VerificationId>, now: i64) -> Attem
             matches_unrecorded: true,
         },
         now,
+        keypad: false,
     }
 }
 

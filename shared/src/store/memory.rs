@@ -264,7 +264,8 @@ impl Records {
                     && attempt
                         .expected
                         .as_ref()
-                        .is_none_or(|id| *id == code.verification_id) =>
+                        .is_none_or(|id| *id == code.verification_id)
+                    && (attempt.keypad || !code.keypad_only()) =>
             {
                 code.attempts += 1;
                 let counted = code.clone();

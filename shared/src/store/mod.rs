@@ -196,6 +196,10 @@ pub struct Attempt {
     pub length: LengthCheck,
     /// The time of the check (unix ms): the code must be unexpired then.
     pub now: i64,
+    /// Whether the code was typed on the keypad of its own call. A call in `mode=input`'s
+    /// code is checked only so (until an SMS after the call replaced it): whoever sees the
+    /// code must also hold the phone.
+    pub keypad: bool,
 }
 
 /// The approval of a right code.

@@ -118,6 +118,37 @@ pub async fn the_sms_after_a_call_replaces_its_code_once(store: &dyn Store) {
     assert!(call.sms_sent && call.reads == 0);
 }
 
+/// A call's code in input mode is counted only for a check on the call's keypad, until the
+/// SMS after the call replaced it.
+pub async fn an_input_calls_code_is_counted_only_from_its_keypad(store: &dyn Store) {
+    let to = phone(4);
+    let mut write = first_send(&to, T0);
+    if let Some(code) = write.contact.current.as_mut() {
+        code.channel = crate::domain::Channel::Call;
+        code.call = Some(CallState::new(CallMode::Input, true));
+    }
+    ok(store.record_send(&write).await);
+    let id = write.verification.id;
+    let form = attempt(&to, Some(&id), T0 + 1);
+    assert!(matches!(
+        ok(store.count_attempt(&form).await),
+        AttemptOutcome::Refused(Some(_))
+    ));
+    let keypad = Attempt {
+        keypad: true,
+        ..form.clone()
+    };
+    assert!(
+        matches!(ok(store.count_attempt(&keypad).await), AttemptOutcome::Counted(c) if c.attempts == 1)
+    );
+    let sms = replacement(&to, &id, 6, T0 + 2, Replacement::SmsAfterCall);
+    assert!(ok(store.replace_code(&sms).await));
+    assert!(
+        matches!(ok(store.count_attempt(&form).await), AttemptOutcome::Counted(c) if c.attempts == 2),
+        "the code by SMS is checked from a form"
+    );
+}
+
 /// Each number and window counts its own calls, up to the limit.
 pub async fn inbound_calls_are_counted_per_number_and_window_up_to_the_limit(store: &dyn Store) {
     let call = |caller: &str, window_start: i64| InboundCall {

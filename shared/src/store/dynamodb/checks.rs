@@ -8,7 +8,9 @@ use super::items::{
     APPROVED_BY_ID, contact_from_item, contact_key, customer_key, n, s, verification_key,
 };
 use super::{DynamoStore, Returned};
-use crate::domain::{CodeState, ContactStatus, Destination, VerificationId, VerificationState};
+use crate::domain::{
+    CallMode, CodeState, ContactStatus, Destination, VerificationId, VerificationState,
+};
 use crate::store::{
     Attempt, AttemptOutcome, CheckStore, CodeApproval, CodeRef, StoreError, StoreResult,
 };
@@ -33,6 +35,13 @@ impl CheckStore for DynamoStore {
         if expected.is_some() {
             condition.push_str(" AND code_id = :id");
         }
+        if !attempt.keypad {
+            // A call's code in input mode is typed on that call's keypad (or replaced by the
+            // SMS after the call, which a form may check).
+            condition.push_str(
+                " AND (attribute_not_exists(call_mode) OR call_mode <> :input OR attribute_exists(call_sms_sent))",
+            );
+        }
         // An item that a transaction is writing refuses updates for a moment: try again briefly.
         for retry in 0..4u64 {
             let mut request = self
@@ -48,6 +57,10 @@ impl CheckStore for DynamoStore {
                 .expression_attribute_values(":len", n(length.length));
             if let Some(id) = expected {
                 request = request.expression_attribute_values(":id", s(id.as_str()));
+            }
+            if !attempt.keypad {
+                request =
+                    request.expression_attribute_values(":input", s(CallMode::Input.as_str()));
             }
             match self.update_returning(request, "UpdateItem attempt").await? {
                 Returned::Updated(item) => {
