@@ -216,6 +216,32 @@ async fn read_mode_reads_a_new_code_repeats_it_on_1_and_keeps_no_code_in_attribu
 }
 
 #[tokio::test]
+async fn a_call_speaks_the_contacts_language_to_its_last_word() {
+    let h = Harness::new(&[]);
+    let request = SendRequest {
+        channel: Channel::Call,
+        locale: Some(twostep::domain::Locale::parse("de").expect("valid")),
+        ..SendRequest::new(Destination::Sms(Harness::phone()))
+    };
+    let core = &h.calls.core;
+    let sent = service::send(core, &h.calls.hasher, h.sender.as_ref(), request)
+        .await
+        .expect("placed");
+    let id = sent.verification_id.to_string();
+    let (attributes, answer) = answered(&h, &id).await;
+    assert_eq!(attributes["locale"], "de");
+    let action = answer["Actions"][0].clone();
+    assert_eq!(action["Parameters"]["SpeechParameters"]["VoiceId"], "Vicki");
+    let bye = h.after(&attributes, &action, "7").await;
+    assert_eq!(bye["Actions"][0]["Parameters"]["VoiceId"], "Vicki");
+    let text = bye["Actions"][0]["Parameters"]["Text"].to_string();
+    assert!(
+        text.contains("de-DE") && !text.contains("Goodbye"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn read_mode_says_goodbye_on_another_key() {
     let h = Harness::new(&[]);
     let id = h.call(CallMode::Read, None, false).await;

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::Calls;
 use super::pstn::{CallEvent, CallResponse, Digits, Voice, hangup, speak, speak_and_get_digits};
-use crate::domain::{CallMode, Channel, PhoneNumber, SubmittedCode, VerificationId};
+use crate::domain::{CallMode, Channel, Locale, PhoneNumber, SubmittedCode, VerificationId};
 use crate::messages::{CallScript, Closing, MessageBuilder};
 use crate::metrics::Metric;
 use crate::service::calls::{
@@ -22,6 +22,8 @@ use crate::service::{ServiceError, check_on_keypad};
 pub const VERIFICATION: &str = "verification_id";
 const MODE: &str = "mode";
 const REPEATS: &str = "repeats";
+/// The call's language, so that its last words are in it when the verification is gone.
+const LOCALE: &str = "locale";
 /// How long a read-mode call waits for `1` (ms).
 const REPEAT_WAIT_MS: u32 = 6_000;
 /// How long an input-mode call waits for the code (ms), per try.
@@ -53,7 +55,7 @@ pub async fn answer(calls: &Calls, event: &CallEvent) -> CallResponse {
         "CALL_ANSWERED" => match id {
             Some(id) => match pending_call(&calls.core, &id).await {
                 Ok(Some(call)) => start(calls, &call_id, &call).await,
-                Ok(None) => close(calls, &call_id, None, Closing::Expired),
+                Ok(None) => close(calls, &call_id, &locale_of(event), Closing::Expired),
                 Err(e) => failed(calls, &call_id, &e),
             },
             None => CallResponse::run(vec![hangup(&call_id)]),
@@ -74,7 +76,7 @@ pub async fn answer(calls: &Calls, event: &CallEvent) -> CallResponse {
             if event.action_kind() == Some("SpeakAndGetDigits")
                 && event.attribute(MODE) == Some(CallMode::Input.as_str()) =>
         {
-            close(calls, &call_id, None, Closing::Bye)
+            close(calls, &call_id, &locale_of(event), Closing::Bye)
         }
         "ACTION_FAILED" | "INVALID_LAMBDA_RESPONSE" => CallResponse::run(vec![hangup(&call_id)]),
         // RINGING, ACTION_SUCCESSFUL of a Speak, ACTION_INTERRUPTED, …: nothing to add.
@@ -84,21 +86,30 @@ pub async fn answer(calls: &Calls, event: &CallEvent) -> CallResponse {
 
 fn attributes(
     id: &VerificationId,
-    mode: Option<CallMode>,
+    mode: Option<(CallMode, &Locale)>,
     repeats: u32,
 ) -> BTreeMap<String, String> {
     let mut map = BTreeMap::from([(VERIFICATION.to_owned(), id.as_str().to_owned())]);
-    if let Some(mode) = mode {
+    if let Some((mode, locale)) = mode {
         map.insert(MODE.to_owned(), mode.as_str().to_owned());
         map.insert(REPEATS.to_owned(), repeats.to_string());
+        map.insert(LOCALE.to_owned(), locale.as_str().to_owned());
     }
     map
 }
 
-fn script(calls: &Calls, call: Option<&PendingCall>) -> CallScript {
+/// The language the call speaks in, as its attributes keep it (the default before the call
+/// found its verification).
+fn locale_of(event: &CallEvent) -> Locale {
+    event
+        .attribute(LOCALE)
+        .and_then(|raw| Locale::parse(raw).ok())
+        .unwrap_or_default()
+}
+
+fn script(calls: &Calls, locale: &Locale) -> CallScript {
     let config = &calls.core.config;
-    let locale = call.map(|c| c.locale.clone()).unwrap_or_default();
-    MessageBuilder::new(&config.brand_name, config.code_ttl_seconds, None).call(&locale)
+    MessageBuilder::new(&config.brand_name, config.code_ttl_seconds, None).call(locale)
 }
 
 fn voice(script: &CallScript) -> Voice<'_> {
@@ -109,13 +120,8 @@ fn voice(script: &CallScript) -> Voice<'_> {
 }
 
 /// Says the closing sentence and hangs up.
-fn close(
-    calls: &Calls,
-    call_id: &str,
-    call: Option<&PendingCall>,
-    closing: Closing,
-) -> CallResponse {
-    let script = script(calls, call);
+fn close(calls: &Calls, call_id: &str, locale: &Locale, closing: Closing) -> CallResponse {
+    let script = script(calls, locale);
     CallResponse::run(vec![
         speak(call_id, voice(&script), &script.closing(closing)),
         hangup(call_id),
@@ -124,24 +130,29 @@ fn close(
 
 fn failed(calls: &Calls, call_id: &str, e: &ServiceError) -> CallResponse {
     tracing::error!(error = %e, "call: a dependency failed");
-    close(calls, call_id, None, Closing::Error)
+    close(calls, call_id, &Locale::default(), Closing::Error)
 }
 
 /// The first actions of a call for a pending verification: the code read out (read mode)
 /// or asked for (input mode).
 async fn start(calls: &Calls, call_id: &str, call: &PendingCall) -> CallResponse {
-    let attributes = attributes(&call.verification_id, Some(call.mode), 0);
+    let attributes = attributes(&call.verification_id, Some((call.mode, &call.locale)), 0);
     let actions = match call.mode {
         CallMode::Read => match code_to_read(&calls.core, &calls.hasher, call).await {
             Ok(Some(code)) => {
-                let script = script(calls, Some(call));
+                let script = script(calls, &call.locale);
                 tracing::info!(verification_id = %call.verification_id, "call: code read");
                 vec![read_action(call_id, &script, &script.read_code(&code))]
             }
-            Ok(None) => return close(calls, call_id, Some(call), Closing::Expired),
+            Ok(None) => return close(calls, call_id, &call.locale, Closing::Expired),
             Err(e) => return failed(calls, call_id, &e),
         },
-        CallMode::Input => vec![ask_action(call_id, &script(calls, Some(call)), call, None)],
+        CallMode::Input => vec![ask_action(
+            call_id,
+            &script(calls, &call.locale),
+            call,
+            None,
+        )],
     };
     CallResponse::run(actions).with_attributes(attributes)
 }
@@ -216,28 +227,34 @@ async fn pressed(
                 })])
                 .with_attributes(attributes(
                     &id,
-                    Some(CallMode::Read),
+                    Some((CallMode::Read, &locale_of(event))),
                     repeats + 1,
                 )),
-                None => close(calls, call_id, None, Closing::Bye),
+                None => close(calls, call_id, &locale_of(event), Closing::Bye),
             }
         }
-        Some(CallMode::Input) => typed(calls, call_id, &id, digits).await,
+        Some(CallMode::Input) => typed(calls, call_id, &id, digits, &locale_of(event)).await,
         None => CallResponse::run(vec![hangup(call_id)]),
     }
 }
 
 /// Checks a typed code through the same service as `POST /verify`: the attempt is counted
 /// first, the same limits and lock apply.
-async fn typed(calls: &Calls, call_id: &str, id: &VerificationId, digits: &str) -> CallResponse {
+async fn typed(
+    calls: &Calls,
+    call_id: &str,
+    id: &VerificationId,
+    digits: &str,
+    locale: &Locale,
+) -> CallResponse {
     let call = match pending_call(&calls.core, id).await {
         Ok(Some(call)) => call,
-        Ok(None) => return close(calls, call_id, None, Closing::Expired),
+        Ok(None) => return close(calls, call_id, locale, Closing::Expired),
         Err(e) => return failed(calls, call_id, &e),
     };
     let Ok(code) = SubmittedCode::parse(digits, call.code_length) else {
         // The action's own regex lets no other length through; should one arrive, ask again.
-        let script = script(calls, Some(&call));
+        let script = script(calls, &call.locale);
         return CallResponse::run(vec![ask_action(call_id, &script, &call, None)]);
     };
     let outcome = check_on_keypad(&calls.core, &calls.hasher, id, &code).await;
@@ -247,7 +264,7 @@ async fn typed(calls: &Calls, call_id: &str, id: &VerificationId, digits: &str) 
             Closing::Approved
         }
         Err(ServiceError::IncorrectCode { attempts_remaining }) if attempts_remaining > 0 => {
-            let script = script(calls, Some(&call));
+            let script = script(calls, &call.locale);
             return CallResponse::run(vec![ask_action(
                 call_id,
                 &script,
@@ -264,7 +281,7 @@ async fn typed(calls: &Calls, call_id: &str, id: &VerificationId, digits: &str) 
         }
         Err(_) => Closing::Expired,
     };
-    close(calls, call_id, Some(&call), closing)
+    close(calls, call_id, &call.locale, closing)
 }
 
 /// A call in: over its number's limit, rejected unanswered; a number with a pending call
@@ -282,7 +299,7 @@ async fn inbound(calls: &Calls, event: &CallEvent, call_id: &str) -> CallRespons
         .and_then(|from| PhoneNumber::from_e164(from).ok())
     else {
         reject("unknown");
-        return close(calls, call_id, None, Closing::Invalid);
+        return close(calls, call_id, &Locale::default(), Closing::Invalid);
     };
     match admit_inbound(core, &phone).await {
         Ok(true) => {}
@@ -305,7 +322,7 @@ async fn inbound(calls: &Calls, event: &CallEvent, call_id: &str) -> CallRespons
         }
         Ok(None) => {
             reject("unknown");
-            close(calls, call_id, None, Closing::Invalid)
+            close(calls, call_id, &Locale::default(), Closing::Invalid)
         }
         Err(e) => failed(calls, call_id, &e),
     }
