@@ -113,31 +113,21 @@ pub async fn respond(calls: &Calls, event: &ConnectEvent) -> Answer {
 }
 
 /// A refusal as the flow reads it: `result` is the API's error code.
+/// The members come from the one place that maps errors ([`ApiError`], as the workflow
+/// connector's `outcome` does), flattened to strings: `detail` is read out as `message`.
 fn refusal(e: ServiceError) -> Answer {
-    let retry_after = match &e {
-        ServiceError::ResendTooSoon { retry_after }
-        | ServiceError::TooManySends { retry_after }
-        | ServiceError::TooManySendsFromClient { retry_after }
-        | ServiceError::TooManySendsForKey { retry_after }
-        | ServiceError::TooManyAttempts { retry_after } => Some(*retry_after),
-        _ => None,
+    let members = ApiError::from(e).outcome_members();
+    let text = |name: &str| {
+        members.get(name).map(|v| match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
     };
-    let message = match &e {
-        ServiceError::Unavailable(internal) => {
-            tracing::error!(error = %internal, "connect: dependency unavailable");
-            "a dependency is unavailable; try again shortly".to_owned()
-        }
-        other => other.to_string(),
-    };
-    let field = match &e {
-        ServiceError::Refused(input) => input.field(),
-        _ => None,
-    };
-    let code = ApiError::from(e).code();
-    let mut pairs = vec![("message", message)];
-    pairs.extend(retry_after.map(|s| ("retry_after", s.to_string())));
-    pairs.extend(field.map(|f| ("field", f.to_owned())));
-    answer(code, &pairs)
+    let mut pairs = Vec::new();
+    pairs.extend(text("detail").map(|d| ("message", d)));
+    pairs.extend(text("retry_after").map(|s| ("retry_after", s)));
+    pairs.extend(text("field").map(|f| ("field", f)));
+    answer(text("outcome").as_deref().unwrap_or("unavailable"), &pairs)
 }
 
 async fn send(calls: &Calls, event: &ConnectEvent) -> Result<Answer, ServiceError> {

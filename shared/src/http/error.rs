@@ -283,7 +283,7 @@ impl ApiError {
     /// The error as the members of an answer that reports it as an outcome rather than a
     /// failure (the workflow connector's `200`): `outcome` (the code), `detail`, and
     /// `field`, `retry_after`, `attempts_remaining` when they apply.
-    pub(super) fn outcome_members(&self) -> Map<String, Value> {
+    pub(crate) fn outcome_members(&self) -> Map<String, Value> {
         self.log_internal();
         let p = self.problem();
         let mut body = Map::new();

@@ -6,11 +6,11 @@
 use crate::channels::Sender;
 use crate::domain::{
     CallMode, CodeHasher, ContactRecord, Destination, Locale, OtpCode, PhoneNumber, VerificationId,
-    sha256_hex,
 };
 use crate::messages::MessageBuilder;
 use crate::store::{CodeRef, CodeReplacement, InboundCall, Replacement};
 
+use super::send::short_key;
 use super::{Core, ServiceError, limits, random_failure};
 
 /// A call verification that is still pending: what a call needs to know of it.
@@ -191,8 +191,7 @@ pub async fn admit_inbound(core: &Core, phone: &PhoneNumber) -> Result<bool, Ser
     let now = core.clock.now_ms();
     let window_ms = i64::from(core.config.send_window_seconds) * 1_000;
     let window_start = now - now.rem_euclid(window_ms);
-    let mut caller = sha256_hex(&["caller", phone.as_str()]);
-    caller.truncate(32);
+    let caller = short_key("caller", phone.as_str());
     Ok(core
         .store
         .count_inbound_call(&InboundCall {

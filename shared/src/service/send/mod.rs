@@ -111,7 +111,13 @@ impl SendRequest {
 /// The key of a client's send log: a hash of its source address, so the table holds no
 /// addresses.
 pub fn client_key(source_ip: &str) -> String {
-    let mut key = sha256_hex(&["client", source_ip]);
+    short_key("client", source_ip)
+}
+
+/// A 32-hex-digit key that stands for `value` (an address, a caller's number) in the table,
+/// which thus holds a hash, never the value.
+pub(crate) fn short_key(kind: &str, value: &str) -> String {
+    let mut key = sha256_hex(&[kind, value]);
     key.truncate(32);
     key
 }
