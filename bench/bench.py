@@ -531,6 +531,13 @@ def cold(endpoint, ca_file, first_phone):
         "send": ([os.path.join(BIN, "send")], env, lambda i: apigw("POST", "/signup", {"phone": phone(first_phone + i)}, f"198.19.{i // 250}.{i % 250 + 1}")),
         "node-baseline": (["node", ENV["NODE_BASELINE"]], node_env, lambda i: {}),
     }
+    # Another build's binaries (BENCH_BEFORE_DIR, e.g. the commit before a change) take their
+    # turns in the same rounds: a before/after comparison from one run, on one host's speed.
+    before = ENV.get("BENCH_BEFORE_DIR")
+    if before:
+        for name in ("cleanup", "verify", "calls", "send"):
+            command, run_env, event = subjects[name]
+            subjects[f"{name} (before)"] = ([os.path.join(before, name)], run_env, event)
     parts = ("init_ms", "init_cpu_ms", "init_aws_ms", "init_own_ms",
              "first_invocation_ms", "first_cpu_ms", "first_aws_ms", "first_own_ms")
     samples = {name: {**{p: [] for p in parts}, "peak_rss_kb": []} for name in subjects}
@@ -779,7 +786,10 @@ def main():
     results["cold"] = cold(ENV["TLS_URL"], ENV["BENCH_CA"], base + 10 * N + 20)
     if cold_only:
         # Comparing builds (BENCHMARKS.md, "Tuning"): the cold starts' medians, no report.
-        print(json.dumps({k: {"init_median": v["init_ms"]["median"], "init_p99": v["init_ms"]["p99"], "first_median": v["first_invocation_ms"]["median"]} for k, v in results["cold"].items()}, indent=1))
+        print(json.dumps({k: {"init_median": v["init_ms"]["median"], "init_p99": v["init_ms"]["p99"],
+                              "init_own_median": v["init_own_ms"]["median"], "first_median": v["first_invocation_ms"]["median"],
+                              "first_own_median": v["first_own_ms"]["median"], "first_cpu_median": v["first_cpu_ms"]["median"]}
+                          for k, v in results["cold"].items()}, indent=1))
         return
     log(f"tuning: Lambda's CPU share at {', '.join(f'{mb} MB' for mb in TUNE_SIZES)}")
     results["tuning"] = tune(ENV["TLS_URL"], ENV["BENCH_CA"], base + 12 * N + 40)

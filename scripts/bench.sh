@@ -9,8 +9,9 @@
 #   --no-arm64     skips the arm64 build; sizes come from the last one, if any.
 #   --update-docs  writes the report into BENCHMARKS.md (between its bench markers).
 # Variables: BENCH_N (warm calls per operation), BENCH_INIT_RUNS (cold starts per binary),
-# BENCH_BIN_DIR (other binaries, e.g. another build to compare), BENCH_ONLY=cold (cold
-# starts only, printed as JSON: the tuning comparisons in BENCHMARKS.md).
+# BENCH_BIN_DIR (other binaries, e.g. another build to compare), BENCH_BEFORE_DIR (a second
+# build whose send, verify, calls and cleanup start in the same rounds, as "(before)" rows),
+# BENCH_ONLY=cold (cold starts only, printed as JSON: the tuning comparisons in BENCHMARKS.md).
 # Results: .local/bench/report.md and .local/bench/results.json.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

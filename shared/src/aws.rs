@@ -2,10 +2,12 @@
 //! the code-hash key from Secrets Manager.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::identity::IdentityCache;
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{AppName, BehaviorVersion, Region};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_runtime::env_config::EnvConfigValue;
@@ -13,7 +15,11 @@ use aws_smithy_async::rt::sleep::{SharedAsyncSleep, TokioSleep};
 use aws_smithy_async::time::SharedTimeSource;
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::{Builder, ConnectorBuilder, tls};
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_types::os_shim_internal::Env;
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
@@ -25,6 +31,7 @@ use crate::config::{Config, ConfigError};
 use crate::domain::CodeHasher;
 use crate::metrics::EmfMetrics;
 use crate::service::Core;
+use crate::service::deferred::Deferred;
 use crate::store::dynamodb::DynamoStore;
 use crate::time::SystemClock;
 use crate::webhooks::{KeySource, SigningKeys, WebhookSecret};
@@ -98,8 +105,37 @@ impl LoadServiceConfig for EndpointVariables {
 /// The SDK's HTTP client: hyper 1 and rustls, with ring's cryptography (the SDK's default
 /// client is the same with aws-lc, whose C library is twice the code of the rest of a
 /// function's dependencies put together), the system's root certificates, and the
-/// `HTTPS_PROXY`/`NO_PROXY` variables as the default client reads them.
+/// `HTTPS_PROXY`/`NO_PROXY` variables as the default client reads them. Its TLS set-up (the
+/// system's roots read and parsed) waits for the first connection: see [`FirstUse`].
 pub fn http_client() -> SharedHttpClient {
+    SharedHttpClient::new(FirstUse(hyper_client()))
+}
+
+/// An HTTP client whose connector is built on its first request, not when an SDK client is
+/// made. The SDK's hyper client builds one in its config validation, which every
+/// `Client::new` runs, so that the system's root certificates load at start-up: about
+/// 140 certificates read and decoded, and one rustls configuration per SDK client, all on
+/// the init's path even in a function whose first AWS call comes later. Here they go with
+/// the first connection (the background key read's, in send, verify and calls). A client
+/// that cannot be built fails that request, with the same error, instead of the init.
+#[derive(Debug)]
+struct FirstUse(SharedHttpClient);
+
+impl HttpClient for FirstUse {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
+}
+
+fn hyper_client() -> SharedHttpClient {
     Builder::new().build_with_connector_fn(|settings, components| {
         let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
             tls::rustls_provider::CryptoMode::Ring,
@@ -163,6 +199,33 @@ pub fn sms_sender(sdk: &aws_config::SdkConfig, config: &Config) -> AwsSender {
     )
 }
 
+/// The code-hash key(s), read from Secrets Manager in the background from now: the init
+/// goes on, and the first request that needs the key waits for what is left of the read
+/// ([`Deferred`]).
+pub fn code_hasher_from_start(
+    sdk: &aws_config::SdkConfig,
+    config: &Config,
+) -> Arc<Deferred<CodeHasher>> {
+    let (sdk, id) = (sdk.clone(), config.code_hash_secret_id.clone());
+    Deferred::start(move || {
+        let (sdk, id) = (sdk.clone(), id.clone());
+        async move { hasher_from(&sdk, &id).await }
+    })
+}
+
+/// The keys that seal TOTP secrets, read in the background from now, as
+/// [`code_hasher_from_start`].
+pub fn totp_cipher_from_start(
+    sdk: &aws_config::SdkConfig,
+    secret_id: &str,
+) -> Arc<Deferred<TotpCipher>> {
+    let (sdk, id) = (sdk.clone(), secret_id.to_owned());
+    Deferred::start(move || {
+        let (sdk, id) = (sdk.clone(), id.clone());
+        async move { totp_cipher(&sdk, &id).await }
+    })
+}
+
 /// Reads the code-hash key(s) from Secrets Manager. The secret is JSON
 /// `{"current": "...", "previous": "..."}` (`previous` only during a rotation) or a plain
 /// string; each key is at least 32 bytes.
@@ -170,9 +233,16 @@ pub async fn code_hasher(
     sdk: &aws_config::SdkConfig,
     config: &Config,
 ) -> Result<CodeHasher, ConfigError> {
+    hasher_from(sdk, &config.code_hash_secret_id).await
+}
+
+async fn hasher_from(
+    sdk: &aws_config::SdkConfig,
+    secret_id: &str,
+) -> Result<CodeHasher, ConfigError> {
     let keys = read_keys(
         sdk,
-        &config.code_hash_secret_id,
+        secret_id,
         "CODE_HASH_SECRET_ID",
         CodeHasher::MIN_KEY_LEN,
     )
@@ -239,6 +309,10 @@ impl KeySource for WebhookKeySource {
     }
 }
 
+/// How long one attempt to read a key secret may take (the SDK's standard retry makes up to
+/// three). A read takes tens of milliseconds; at 128 MB, with its TLS handshake, a few hundred.
+const KEY_READ_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// A key secret's contents: the current key and, during a rotation, the previous one.
 struct SecretKeys {
     current: String,
@@ -270,9 +344,17 @@ async fn read_keys_with(
     min_len: usize,
 ) -> Result<SecretKeys, ConfigError> {
     let problem = |problem: String| ConfigError { variable, problem };
+    // Each attempt is bounded: a read in flight when Lambda froze the environment (after
+    // its init, before the first event) may find its connection gone when it thaws; the
+    // timeout then starts a new attempt instead of waiting on the old one.
+    let attempt = TimeoutConfig::builder()
+        .operation_attempt_timeout(KEY_READ_ATTEMPT_TIMEOUT)
+        .build();
     let out = client
         .get_secret_value()
         .secret_id(secret_id)
+        .customize()
+        .config_override(aws_sdk_secretsmanager::config::Builder::default().timeout_config(attempt))
         .send()
         .await
         .map_err(|e| {

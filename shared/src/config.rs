@@ -69,6 +69,15 @@ pub const SETTINGS: [Setting; 13] = [
     MAX_INBOUND_CALLS_PER_WINDOW,
 ];
 
+/// Whether `raw` has E.164's form: `+`, then 8 to 15 digits, the first not 0.
+fn e164_form(raw: &str) -> bool {
+    raw.strip_prefix('+').is_some_and(|digits| {
+        (8..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0')
+    })
+}
+
 /// A configuration value that is missing or out of range: the function refuses to start.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {variable} {problem}")]
@@ -154,8 +163,11 @@ pub struct CallsConfig {
     /// The SIP media application that places the calls (`SIP_MEDIA_APPLICATION_ID`). The
     /// send function needs it to call; the calls function, when it has it, answers no other.
     pub sip_media_application_id: Option<String>,
-    /// The number calls come from and people call back (`CALL_FROM_NUMBER`, E.164).
-    pub from_number: Option<PhoneNumber>,
+    /// The number calls come from and people call back (`CALL_FROM_NUMBER`, E.164). Its
+    /// form is checked here (`+`, then 8 to 15 digits); Chime checks that it is the
+    /// account's. It is not parsed against the phone metadata: that would build its calling
+    /// code's (for `+1`, 25 regions') at every start of send and calls.
+    pub from_number: Option<String>,
     /// Whether a call from a number with a pending call verification continues it
     /// (`CALL_BACK_ENABLED`, off by default: caller ID can be forged).
     pub call_back: bool,
@@ -221,11 +233,13 @@ impl Config {
                 sip_media_application_id: env.get("SIP_MEDIA_APPLICATION_ID").map(str::to_owned),
                 from_number: env
                     .get("CALL_FROM_NUMBER")
-                    .map(|raw| {
-                        PhoneNumber::from_e164(raw).map_err(|_| ConfigError {
+                    .map(|raw| match e164_form(raw) {
+                        true => Ok(raw.to_owned()),
+                        false => Err(ConfigError {
                             variable: "CALL_FROM_NUMBER",
-                            problem: "is not a phone number in E.164 (+ and digits)".to_owned(),
-                        })
+                            problem: "is not a phone number in E.164 (+ and 8 to 15 digits)"
+                                .to_owned(),
+                        }),
                     })
                     .transpose()?,
                 call_back: env.flag("CALL_BACK_ENABLED")?,
@@ -598,6 +612,25 @@ mod tests {
             let c = Config::from_vars(&test_vars(&[("VOICE_ORIGINATION_IDENTITY", raw)]))
                 .expect("valid");
             assert_eq!(c.voice_origination_identity.as_deref(), expected, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn the_number_calls_come_from_is_in_e164_form() {
+        for good in ["+15005550100", "+4915123456789", "+12345678"] {
+            let c = Config::from_vars(&test_vars(&[("CALL_FROM_NUMBER", good)])).expect(good);
+            assert_eq!(c.calls.from_number.as_deref(), Some(good));
+        }
+        for bad in [
+            "15005550100",
+            "+1500555010O",
+            "+1234567",
+            "+1234567890123456",
+            "+0123456789",
+            "+1 500 555 0100",
+        ] {
+            let e = Config::from_vars(&test_vars(&[("CALL_FROM_NUMBER", bad)])).expect_err(bad);
+            assert_eq!(e.variable, "CALL_FROM_NUMBER", "{bad}");
         }
     }
 

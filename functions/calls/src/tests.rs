@@ -12,6 +12,7 @@ use twostep::domain::{
 };
 use twostep::messages::spoken_digits;
 use twostep::metrics::{Metric, RecordingMetrics};
+use twostep::service::deferred::Deferred;
 use twostep::service::{self, CheckTarget, Core, SendOptions, SendRequest};
 use twostep::store::memory::MemoryStore;
 use twostep::time::testing::TestClock;
@@ -46,7 +47,7 @@ impl Harness {
                 clock: clock.clone(),
                 metrics: metrics.clone(),
             },
-            hasher: CodeHasher::new(&[7u8; 32], None),
+            hasher: Deferred::ready(CodeHasher::new(&[7u8; 32], None)),
             sender: sender.clone(),
         };
         Self {
@@ -74,9 +75,14 @@ impl Harness {
             ..SendRequest::new(Destination::Sms(Self::phone()))
         };
         let core = &self.calls.core;
-        let sent = service::send(core, &self.calls.hasher, self.sender.as_ref(), request)
-            .await
-            .expect("placed");
+        let sent = service::send(
+            core,
+            self.calls.hasher.get().await.expect("key"),
+            self.sender.as_ref(),
+            request,
+        )
+        .await
+        .expect("placed");
         assert_eq!(sent.channel, Channel::Call);
         match self.sender.sent().last() {
             Some(Sent::Call(to, id)) => {
@@ -111,9 +117,14 @@ impl Harness {
     async fn approves(&self, code: &str) -> bool {
         let code = SubmittedCode::parse(code, 6).expect("six digits");
         let target = CheckTarget::Destination(Destination::Sms(Self::phone()));
-        service::check(&self.calls.core, &self.calls.hasher, target, &code)
-            .await
-            .is_ok()
+        service::check(
+            &self.calls.core,
+            self.calls.hasher.get().await.expect("key"),
+            target,
+            &code,
+        )
+        .await
+        .is_ok()
     }
 }
 
@@ -224,9 +235,14 @@ async fn a_call_speaks_the_contacts_language_to_its_last_word() {
         ..SendRequest::new(Destination::Sms(Harness::phone()))
     };
     let core = &h.calls.core;
-    let sent = service::send(core, &h.calls.hasher, h.sender.as_ref(), request)
-        .await
-        .expect("placed");
+    let sent = service::send(
+        core,
+        h.calls.hasher.get().await.expect("key"),
+        h.sender.as_ref(),
+        request,
+    )
+    .await
+    .expect("placed");
     let id = sent.verification_id.to_string();
     let (attributes, answer) = answered(&h, &id).await;
     assert_eq!(attributes["locale"], "de");

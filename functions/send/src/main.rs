@@ -7,7 +7,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let sdk = aws::sdk_config(env!("CARGO_PKG_NAME"));
-    let hasher = aws::code_hasher(&sdk, &config).await?;
+    // Read in the background while the rest starts; the first send waits for what is left.
+    let hasher = aws::code_hasher_from_start(&sdk, &config);
     let sender = Arc::new(aws::sender(&sdk, &config));
     let app = send::App {
         http: twostep::http::App {

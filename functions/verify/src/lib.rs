@@ -5,19 +5,20 @@
 //! `/genesys/checkVerifiedContactMethods` and `/genesys/codeAuthentication`, and the workflow
 //! connector's `POST /connector/check`.
 
+use std::sync::Arc;
+
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
-use twostep::channels::authenticator::TotpCipher;
 use twostep::http::routes::{cancel, contacts, status, totp, verify};
 use twostep::http::twilio::{self, Path};
-use twostep::http::{ApiError, connector, cors, genesys, respond_with};
+use twostep::http::{ApiError, TotpKey, connector, cors, genesys, respond_with};
 
 /// What the verify function holds between invocations.
 pub struct App {
     /// What every route needs.
     pub http: twostep::http::App,
     /// The key that seals authenticator-app secrets; `None`: apps are off.
-    pub totp: Option<TotpCipher>,
+    pub totp: Option<Arc<TotpKey>>,
 }
 
 /// Handles one request; every outcome is a response.
@@ -31,12 +32,12 @@ pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, lambd
             return Ok(genesys::check_methods(http, &request).await);
         }
         Some("codeAuthentication") => {
-            return Ok(genesys::check_code(http, app.totp.as_ref(), &request).await);
+            return Ok(genesys::check_code(http, app.totp.as_deref(), &request).await);
         }
         _ => {}
     }
     if connector::route(&request) == Some("check") && request.method() == Method::POST {
-        return Ok(connector::check(http, app.totp.as_ref(), &request).await);
+        return Ok(connector::check(http, app.totp.as_deref(), &request).await);
     }
     let path = request.uri().path();
     // No preflight for the keyed routes: browsers never hold a key.
@@ -47,12 +48,12 @@ pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, lambd
     let response = match *request.method() {
         Method::OPTIONS if !keyed => cors::preflight(config, &request),
         Method::POST if path.ends_with("/totp/enroll") => {
-            answer(totp::post(http, app.totp.as_ref(), &request).await)
+            answer(totp::post(http, app.totp.as_deref(), &request).await)
         }
         Method::GET if path.ends_with("/contacts") => answer(contacts::get(http, &request).await),
         Method::GET if !keyed => answer(status::get(http, &request).await),
         Method::POST if path.ends_with("/cancel") => answer(cancel::post(http, &request).await),
-        Method::POST if !keyed => verify::post(http, app.totp.as_ref(), &request).await,
+        Method::POST if !keyed => verify::post(http, app.totp.as_deref(), &request).await,
         ref other => ApiError::MethodNotAllowed(other.to_string()).to_response(),
     };
     Ok(cors::with_cors(config, &request, response))

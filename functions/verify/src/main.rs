@@ -5,20 +5,20 @@ async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let sdk = aws::sdk_config(env!("CARGO_PKG_NAME"));
-    // Both keys at once: a cold start waits for one Secrets Manager round trip, not two.
-    let (hasher, totp) = tokio::join!(aws::code_hasher(&sdk, &config), async {
-        match &config.totp_key_secret_id {
-            Some(id) => aws::totp_cipher(&sdk, id).await.map(Some),
-            None => Ok(None),
-        }
-    });
+    // Both keys are read in the background, at once, while the rest starts; the first
+    // request that needs one waits for what is left of its read.
+    let hasher = aws::code_hasher_from_start(&sdk, &config);
+    let totp = config
+        .totp_key_secret_id
+        .as_deref()
+        .map(|id| aws::totp_cipher_from_start(&sdk, id));
     let app = verify::App {
         http: twostep::http::App {
-            hasher: hasher?,
+            hasher,
             core: aws::core(&sdk, config),
             keys: twostep::service::keys::KeyRing::new(),
         },
-        totp: totp?,
+        totp,
     };
     twostep::http::lambda::serve(|request| verify::handle(&app, request)).await
 }

@@ -151,7 +151,8 @@ async fn send(calls: &Calls, event: &ConnectEvent) -> Result<Answer, ServiceErro
         .parameter("customer_id")
         .map(|raw| CustomerId::parse(&raw))
         .transpose()?;
-    let (core, hasher, sender) = (&calls.core, &calls.hasher, calls.sender.as_ref());
+    let (core, sender) = (&calls.core, calls.sender.as_ref());
+    let hasher = calls.hasher.get().await?;
     let sent: SendOutcome = match (&customer, event.parameter("phone")) {
         // A customer's own verified number: the flow knows the account (the caller keyed it
         // in), not the number, which may not be the one calling.
@@ -212,7 +213,7 @@ async fn check(calls: &Calls, event: &ConnectEvent) -> Result<Answer, ServiceErr
         (None, _) => CheckTarget::Destination(Destination::Sms(event.phone(calls)?)),
     };
     let code = SubmittedCode::parse_any(&raw, calls.core.config.code_length)?;
-    match service::check(&calls.core, &calls.hasher, target, &code).await {
+    match service::check(&calls.core, calls.hasher.get().await?, target, &code).await {
         Ok(approval) => Ok(answer(
             "approved",
             &[

@@ -138,15 +138,17 @@ fn failed(calls: &Calls, call_id: &str, e: &ServiceError) -> CallResponse {
 async fn start(calls: &Calls, call_id: &str, call: &PendingCall) -> CallResponse {
     let attributes = attributes(&call.verification_id, Some((call.mode, &call.locale)), 0);
     let actions = match call.mode {
-        CallMode::Read => match code_to_read(&calls.core, &calls.hasher, call).await {
-            Ok(Some(code)) => {
-                let script = script(calls, &call.locale);
-                tracing::info!(verification_id = %call.verification_id, "call: code read");
-                vec![read_action(call_id, &script, &script.read_code(&code))]
+        CallMode::Read => {
+            match async { code_to_read(&calls.core, calls.hasher.get().await?, call).await }.await {
+                Ok(Some(code)) => {
+                    let script = script(calls, &call.locale);
+                    tracing::info!(verification_id = %call.verification_id, "call: code read");
+                    vec![read_action(call_id, &script, &script.read_code(&code))]
+                }
+                Ok(None) => return close(calls, call_id, &call.locale, Closing::Expired),
+                Err(e) => return failed(calls, call_id, &e),
             }
-            Ok(None) => return close(calls, call_id, &call.locale, Closing::Expired),
-            Err(e) => return failed(calls, call_id, &e),
-        },
+        }
         CallMode::Input => vec![ask_action(
             call_id,
             &script(calls, &call.locale),
@@ -257,7 +259,8 @@ async fn typed(
         let script = script(calls, &call.locale);
         return CallResponse::run(vec![ask_action(call_id, &script, &call, None)]);
     };
-    let outcome = check_on_keypad(&calls.core, &calls.hasher, id, &code).await;
+    let outcome =
+        async { check_on_keypad(&calls.core, calls.hasher.get().await?, id, &code).await }.await;
     let closing = match outcome {
         Ok(_) => {
             tracing::info!(verification_id = %id, "call: code approved on the keypad");
@@ -331,7 +334,11 @@ async fn inbound(calls: &Calls, event: &CallEvent, call_id: &str) -> CallRespons
 /// The call ended: an SMS with a code follows if the verification asked for one and no
 /// code was read or approved.
 async fn missed(calls: &Calls, id: &VerificationId) {
-    match sms_after_call(&calls.core, &calls.hasher, calls.sender.as_ref(), id).await {
+    let sent = async {
+        let hasher = calls.hasher.get().await?;
+        sms_after_call(&calls.core, hasher, calls.sender.as_ref(), id).await
+    };
+    match sent.await {
         Ok(true) | Ok(false) => {}
         Err(e) => tracing::warn!(verification_id = %id, error = %e, "call: no SMS after the call"),
     }

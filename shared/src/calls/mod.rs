@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::channels::Sender;
 use crate::domain::CodeHasher;
 use crate::service::Core;
+use crate::service::deferred::Deferred;
 
 pub mod connect;
 pub mod conversation;
@@ -19,8 +20,8 @@ pub mod pstn;
 pub struct Calls {
     /// The rules and records.
     pub core: Core,
-    /// The code-hash key.
-    pub hasher: CodeHasher,
+    /// The code-hash key, read from the start of the function's init.
+    pub hasher: Arc<Deferred<CodeHasher>>,
     /// SMS, for the code after a missed call.
     pub sender: Arc<dyn Sender>,
 }

@@ -14,16 +14,12 @@ pub const VERIFICATION_ARGUMENT: &str = "verification_id";
 pub struct SipCalls {
     client: aws_sdk_chimesdkvoice::Client,
     application_id: String,
-    from: PhoneNumber,
+    from: String,
 }
 
 impl SipCalls {
     /// Calls through the SIP media application `application_id` from `from`.
-    pub fn new(
-        client: aws_sdk_chimesdkvoice::Client,
-        application_id: &str,
-        from: PhoneNumber,
-    ) -> Self {
+    pub fn new(client: aws_sdk_chimesdkvoice::Client, application_id: &str, from: String) -> Self {
         Self {
             client,
             application_id: application_id.to_owned(),
@@ -41,7 +37,7 @@ impl SipCalls {
             .client
             .create_sip_media_application_call()
             .sip_media_application_id(&self.application_id)
-            .from_phone_number(self.from.as_str())
+            .from_phone_number(&self.from)
             .to_phone_number(to.as_str())
             .arguments_map(VERIFICATION_ARGUMENT, verification_id.as_str())
             .send()

@@ -11,8 +11,8 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 
 use crate::channels::Sender;
-use crate::channels::authenticator::TotpCipher;
 use crate::domain::{InputError, Scope};
+use crate::http::TotpKey;
 use crate::http::auth::keyed_caller_or_bare;
 use crate::http::fields::{Fields, parse_fields};
 use crate::http::routes::{signup, verify};
@@ -109,7 +109,7 @@ async fn sign_up(
 
 /// `POST /connector/check`: `code` with `verification_id`, `phone`, `email` or
 /// `customer_id`, as `POST /verify`.
-pub async fn check(app: &App, totp: Option<&TotpCipher>, request: &Request) -> Response<Body> {
+pub async fn check(app: &App, totp: Option<&TotpKey>, request: &Request) -> Response<Body> {
     let outcome = async {
         let fields = parse_fields(request)?;
         let caller = keyed_caller_or_bare(request, &app.core, &app.keys, Scope::Check).await?;

@@ -10,11 +10,11 @@ use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
 
 use crate::channels::Sender;
-use crate::channels::authenticator::TotpCipher;
 use crate::domain::{
     Channel, CustomerId, CustomerRecord, Destination, FactorState, Scope, SubmittedCode,
 };
 use crate::http::App;
+use crate::http::TotpKey;
 use crate::http::auth::{caller, key_limit};
 use crate::http::error::ApiError;
 use crate::http::fields::parse_fields;
@@ -289,7 +289,10 @@ pub async fn send_code(app: &App, sender: &dyn Sender, request: &Request) -> Res
                 // Nothing to send: the app shows the code.
                 return Outcome::new("success").with("method", method_name(channel));
             }
-            let (core, hasher) = (&app.core, &app.hasher);
+            let (core, hasher) = match app.hasher.get().await {
+                Ok(hasher) => (&app.core, hasher),
+                Err(e) => return Outcome::refused(&ApiError::Service(e)),
+            };
             let options = service::SendOptions {
                 key_limit: key_limit(&caller),
                 ..service::SendOptions::default()
@@ -308,7 +311,7 @@ pub async fn send_code(app: &App, sender: &dyn Sender, request: &Request) -> Res
 }
 
 /// `codeAuthentication`: the code the caller keyed in (`authCode_nbest1`), for the method.
-pub async fn check_code(app: &App, totp: Option<&TotpCipher>, request: &Request) -> Response<Body> {
+pub async fn check_code(app: &App, totp: Option<&TotpKey>, request: &Request) -> Response<Body> {
     keyed(
         app,
         request,
@@ -330,16 +333,20 @@ pub async fn check_code(app: &App, totp: Option<&TotpCipher>, request: &Request)
             };
             let result = match channel {
                 Channel::Totp => match (totp, SubmittedCode::parse_any(&digits, 6)) {
-                    (Some(cipher), Ok(code)) => {
-                        factors::check(&app.core, cipher, destination, &code).await
-                    }
+                    (Some(key), Ok(code)) => match key.get().await {
+                        Ok(cipher) => factors::check(&app.core, cipher, destination, &code).await,
+                        Err(e) => Err(e),
+                    },
                     (None, _) => return Outcome::error("authenticator_off"),
                     (_, Err(_)) => return Outcome::new("incorrect code"),
                 },
                 _ => match SubmittedCode::parse_any(&digits, app.core.config.code_length) {
                     Ok(code) => {
                         let target = CheckTarget::Destination(destination);
-                        service::check(&app.core, &app.hasher, target, &code).await
+                        match app.hasher.get().await {
+                            Ok(hasher) => service::check(&app.core, hasher, target, &code).await,
+                            Err(e) => Err(e),
+                        }
                     }
                     Err(_) => return Outcome::new("incorrect code"),
                 },

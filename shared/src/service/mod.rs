@@ -17,6 +17,7 @@ pub mod cancel;
 pub mod check;
 pub mod cleanup;
 pub mod customers;
+pub mod deferred;
 pub mod factors;
 mod fallback;
 pub mod idempotency;

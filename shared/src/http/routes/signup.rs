@@ -84,9 +84,12 @@ async fn sign_up(
     caller: &Caller,
     fields: &Fields,
 ) -> Result<Reply, ApiError> {
-    let (core, hasher) = (&app.core, &app.hasher);
+    let core = &app.core;
     let client = client_of(request);
-    let sent = match sign_up_request(fields, &core.config, caller, client)? {
+    let asked = sign_up_request(fields, &core.config, caller, client)?;
+    // A bad request is answered as such even before the key has been read.
+    let hasher = app.hasher.get().await?;
+    let sent = match asked {
         SignUp::Send(send) => service::send(core, hasher, sender, send).await?,
         SignUp::Resend {
             id,

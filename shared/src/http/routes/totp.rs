@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::channels::authenticator::TotpCipher;
 use crate::config::Config;
 use crate::domain::{InputError, Scope};
+use crate::http::TotpKey;
 use crate::http::auth::{caller, require_key, require_option};
 use crate::http::fields::{Fields, contact_destination, parse_fields, verification_id};
 use crate::http::reply::Reply;
@@ -29,15 +30,11 @@ struct Enrolment {
 }
 
 /// `POST /totp/enroll`.
-pub async fn post(
-    app: &App,
-    totp: Option<&TotpCipher>,
-    request: &Request,
-) -> Result<Reply, ApiError> {
+pub async fn post(app: &App, totp: Option<&TotpKey>, request: &Request) -> Result<Reply, ApiError> {
     let caller = caller(request, &app.core, &app.keys, Scope::Check).await?;
     let fields = parse_fields(request)?;
     let by = enroll_request(&fields, &app.core.config, &caller)?;
-    let enrolled = factors::enroll(&app.core, cipher(totp)?, by).await?;
+    let enrolled = factors::enroll(&app.core, cipher(totp).await?, by).await?;
     Ok(Reply::new(
         StatusCode::CREATED,
         &Enrolment {
@@ -53,16 +50,13 @@ pub async fn post(
 }
 
 /// The sealing key, or `400 invalid_channel` on a stack without authenticator apps.
-pub(super) fn cipher(totp: Option<&TotpCipher>) -> Result<&TotpCipher, ApiError> {
-    totp.ok_or_else(|| {
-        InputError::UnusableChannel {
-            field: "channel",
-            message:
-                "authenticator apps are not enabled on this stack (TOTP_KEY_SECRET_ID is not set)"
-                    .to_owned(),
-        }
-        .into()
-    })
+pub(super) async fn cipher(totp: Option<&TotpKey>) -> Result<&TotpCipher, ApiError> {
+    let key = totp.ok_or_else(|| InputError::UnusableChannel {
+        field: "channel",
+        message: "authenticator apps are not enabled on this stack (TOTP_KEY_SECRET_ID is not set)"
+            .to_owned(),
+    })?;
+    Ok(key.get().await?)
 }
 
 /// Who enrols an authenticator app (`POST /totp/enroll`): the holder of a just-approved

@@ -5,9 +5,10 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 
-use crate::channels::authenticator::{DIGITS, TotpCipher};
+use crate::channels::authenticator::DIGITS;
 use crate::config::Config;
 use crate::domain::{Channel, CustomerId, Destination, InputError, Scope, SubmittedCode};
+use crate::http::TotpKey;
 use crate::http::auth::{caller, customer_id};
 use crate::http::fields::{Fields, contact_destination, verification_id};
 use crate::http::reply::{Reply, read_submission};
@@ -30,7 +31,7 @@ struct Approved {
 }
 
 /// `POST /verify`.
-pub async fn post(app: &App, totp: Option<&TotpCipher>, request: &Request) -> Response<Body> {
+pub async fn post(app: &App, totp: Option<&TotpKey>, request: &Request) -> Response<Body> {
     match read_submission(request, &app.core.config) {
         Ok(submission) => submission.respond(check(app, totp, request, &submission.fields).await),
         Err(error) => error.to_response(),
@@ -39,7 +40,7 @@ pub async fn post(app: &App, totp: Option<&TotpCipher>, request: &Request) -> Re
 
 async fn check(
     app: &App,
-    totp: Option<&TotpCipher>,
+    totp: Option<&TotpKey>,
     request: &Request,
     fields: &Fields,
 ) -> Result<Reply, ApiError> {
@@ -50,7 +51,7 @@ async fn check(
 /// A check by a caller already identified.
 pub async fn check_as(
     app: &App,
-    totp: Option<&TotpCipher>,
+    totp: Option<&TotpKey>,
     caller: &Caller,
     fields: &Fields,
 ) -> Result<Reply, ApiError> {
@@ -58,11 +59,11 @@ pub async fn check_as(
         return check_customer(app, totp, fields, &customer).await;
     }
     if let Some((destination, code)) = app_check_request(fields, &app.core.config)? {
-        let approval = factors::check(&app.core, cipher(totp)?, destination, &code).await?;
+        let approval = factors::check(&app.core, cipher(totp).await?, destination, &code).await?;
         return Ok(approved(approval, Some("totp")));
     }
     let (target, code) = check_request(fields, &app.core.config)?;
-    let approval = service::check(&app.core, &app.hasher, target, &code).await?;
+    let approval = service::check(&app.core, app.hasher.get().await?, target, &code).await?;
     Ok(approved(approval, None))
 }
 
@@ -70,7 +71,7 @@ pub async fn check_as(
 /// default) or email address (`email`), or of its authenticator app (`totp`).
 async fn check_customer(
     app: &App,
-    totp: Option<&TotpCipher>,
+    totp: Option<&TotpKey>,
     fields: &Fields,
     customer: &CustomerId,
 ) -> Result<Reply, ApiError> {
@@ -92,12 +93,12 @@ async fn check_customer(
     let raw = fields.get("code")?.unwrap_or_default();
     if channel == Channel::Totp {
         let code = SubmittedCode::parse_any(raw, DIGITS as u8)?;
-        let approval = factors::check(&app.core, cipher(totp)?, destination, &code).await?;
+        let approval = factors::check(&app.core, cipher(totp).await?, destination, &code).await?;
         return Ok(approved(approval, Some("totp")));
     }
     let code = SubmittedCode::parse_any(raw, app.core.config.code_length)?;
     let target = CheckTarget::Destination(destination);
-    let approval = service::check(&app.core, &app.hasher, target, &code).await?;
+    let approval = service::check(&app.core, app.hasher.get().await?, target, &code).await?;
     Ok(approved(approval, None))
 }
 

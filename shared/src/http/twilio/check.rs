@@ -61,7 +61,8 @@ async fn check(app: &App, request: &Request) -> Result<Response<Body>, TwilioErr
     let refused = |e: ServiceError| TwilioError::from_api(&ApiError::Service(e), &resource);
     let code = SubmittedCode::parse_any(raw, app.core.config.code_length)
         .map_err(|e| TwilioError::invalid("Code", e))?;
-    let view = match service::check(&app.core, &app.hasher, target.clone(), &code).await {
+    let hasher = app.hasher.get().await.map_err(refused)?;
+    let view = match service::check(&app.core, hasher, target.clone(), &code).await {
         Ok(approval) => StatusView {
             created_at: approval.verification_id.created_at(),
             verification_id: approval.verification_id,

@@ -81,9 +81,11 @@ async fn create_inner(
     }
     send.options.key_limit = key_limit(&scope.caller);
     let destination = send.destination.clone();
-    let sent = service::send(&app.core, &app.hasher, sender, send)
+    let refused = |e| TwilioError::from_api(&ApiError::Service(e), "Verifications");
+    let hasher = app.hasher.get().await.map_err(refused)?;
+    let sent = service::send(&app.core, hasher, sender, send)
         .await
-        .map_err(|e| TwilioError::from_api(&ApiError::Service(e), "Verifications"))?;
+        .map_err(refused)?;
     // What a fetch would answer now, without reading it back.
     let view = StatusView {
         created_at: sent.verification_id.created_at(),

@@ -1,0 +1,136 @@
+//! A key that a function reads once per environment, from the start of its init, without
+//! holding the init up: the read runs in the background while the function builds its
+//! clients and asks the Runtime API for its first event, and the first request that needs
+//! the key waits for what is left of it. A read that failed is tried again by the next
+//! request that needs the key (one at a time), so a throttled or unreachable Secrets Manager
+//! at start-up costs a retryable 503, not the environment.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio::sync::OnceCell;
+
+use super::ServiceError;
+use crate::config::ConfigError;
+
+type Read<T> =
+    dyn Fn() -> Pin<Box<dyn Future<Output = Result<T, ConfigError>> + Send>> + Send + Sync;
+
+/// A value (a key) read once, on first need or in the background from the start.
+pub struct Deferred<T> {
+    value: OnceCell<T>,
+    read: Option<Box<Read<T>>>,
+}
+
+impl<T: Send + Sync + 'static> Deferred<T> {
+    /// A value known from the start (tests, tools).
+    pub fn ready(value: T) -> Arc<Self> {
+        Arc::new(Self {
+            value: OnceCell::new_with(Some(value)),
+            read: None,
+        })
+    }
+
+    /// A value that `read` reads, first now, in the background (on the tokio runtime
+    /// this is called on): the caller goes on at once.
+    pub fn start<F, Fut>(read: F) -> Arc<Self>
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, ConfigError>> + Send + 'static,
+    {
+        let cell = Arc::new(Self {
+            value: OnceCell::new(),
+            read: Some(Box::new(move || Box::pin(read()))),
+        });
+        let first = Arc::clone(&cell);
+        tokio::spawn(async move {
+            if let Err(e) = first.get().await {
+                tracing::error!(error = %e, "a key could not be read at start-up; the next request that needs it reads it again");
+            }
+        });
+        cell
+    }
+
+    /// The value: at once when it has been read, else after the read in progress (or a
+    /// new one, when the last failed). A failed read is `Unavailable` (503, retryable).
+    pub async fn get(&self) -> Result<&T, ServiceError> {
+        self.value
+            .get_or_try_init(|| async {
+                match &self.read {
+                    Some(read) => read().await,
+                    None => Err(ConfigError {
+                        variable: "key",
+                        problem: "has no source".to_owned(),
+                    }),
+                }
+            })
+            .await
+            .map_err(|e| ServiceError::Unavailable(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_ready_value_is_there_at_once() {
+        let cell = Deferred::ready(7u8);
+        assert_eq!(cell.get().await.ok(), Some(&7));
+    }
+
+    #[tokio::test]
+    async fn the_read_starts_before_any_request_and_runs_once() {
+        let reads = Arc::new(AtomicU32::new(0));
+        let counted = Arc::clone(&reads);
+        let cell = Deferred::start(move || {
+            let counted = Arc::clone(&counted);
+            async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                Ok::<_, ConfigError>(42u32)
+            }
+        });
+        // The background read is under way before anyone asks.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        let (a, b) = tokio::join!(cell.get(), cell.get());
+        assert_eq!((a.ok(), b.ok()), (Some(&42), Some(&42)));
+        assert_eq!(cell.get().await.ok(), Some(&42));
+        assert_eq!(reads.load(Ordering::SeqCst), 1, "read once");
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_is_unavailable_and_read_again_by_the_next_request() {
+        let reads = Arc::new(AtomicU32::new(0));
+        let counted = Arc::clone(&reads);
+        let cell = Deferred::start(move || {
+            let n = counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                match n {
+                    0 => Err(ConfigError {
+                        variable: "CODE_HASH_SECRET_ID",
+                        problem: "could not be read from Secrets Manager: throttled".to_owned(),
+                    }),
+                    _ => Ok(5u8),
+                }
+            }
+        });
+        // The background read fails; a request waiting on it reads again and succeeds.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        assert_eq!(cell.get().await.ok(), Some(&5));
+        assert_eq!(reads.load(Ordering::SeqCst), 2);
+
+        let failing = Deferred::start(|| async {
+            Err::<u8, _>(ConfigError {
+                variable: "CODE_HASH_SECRET_ID",
+                problem: "could not be read".to_owned(),
+            })
+        });
+        let r = failing.get().await;
+        assert!(matches!(r, Err(ServiceError::Unavailable(_))), "{r:?}");
+    }
+}
