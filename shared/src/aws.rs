@@ -213,14 +213,15 @@ pub fn code_hasher_from_start(
     })
 }
 
-/// The keys that seal TOTP secrets, read in the background from now, as
-/// [`code_hasher_from_start`].
-pub fn totp_cipher_from_start(
+/// The keys that seal TOTP secrets, read in the background once `after` (the code-hash
+/// key) has been read, on the connection to Secrets Manager that read opened.
+pub fn totp_cipher_after(
     sdk: &aws_config::SdkConfig,
     secret_id: &str,
+    after: &Arc<Deferred<CodeHasher>>,
 ) -> Arc<Deferred<TotpCipher>> {
     let (sdk, id) = (sdk.clone(), secret_id.to_owned());
-    Deferred::start(move || {
+    Deferred::start_after(after, move || {
         let (sdk, id) = (sdk.clone(), id.clone());
         async move { totp_cipher(&sdk, &id).await }
     })

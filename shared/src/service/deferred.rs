@@ -39,17 +39,46 @@ impl<T: Send + Sync + 'static> Deferred<T> {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<T, ConfigError>> + Send + 'static,
     {
-        let cell = Arc::new(Self {
+        let cell = Self::reading(read);
+        Self::read_in_background(&cell, async {});
+        cell
+    }
+
+    /// A value that `read` reads in the background once `first` has been read, on the
+    /// connection that read left open (one TLS handshake for both), or on first need.
+    pub fn start_after<A, F, Fut>(first: &Arc<Deferred<A>>, read: F) -> Arc<Self>
+    where
+        A: Send + Sync + 'static,
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, ConfigError>> + Send + 'static,
+    {
+        let cell = Self::reading(read);
+        let first = Arc::clone(first);
+        Self::read_in_background(&cell, async move {
+            let _ = first.get().await;
+        });
+        cell
+    }
+
+    fn reading<F, Fut>(read: F) -> Arc<Self>
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, ConfigError>> + Send + 'static,
+    {
+        Arc::new(Self {
             value: OnceCell::new(),
             read: Some(Box::new(move || Box::pin(read()))),
-        });
-        let first = Arc::clone(&cell);
+        })
+    }
+
+    fn read_in_background(cell: &Arc<Self>, after: impl Future<Output = ()> + Send + 'static) {
+        let cell = Arc::clone(cell);
         tokio::spawn(async move {
-            if let Err(e) = first.get().await {
+            after.await;
+            if let Err(e) = cell.get().await {
                 tracing::error!(error = %e, "a key could not be read at start-up; the next request that needs it reads it again");
             }
         });
-        cell
     }
 
     /// The value: at once when it has been read, else after the read in progress (or a
@@ -101,6 +130,33 @@ mod tests {
         assert_eq!((a.ok(), b.ok()), (Some(&42), Some(&42)));
         assert_eq!(cell.get().await.ok(), Some(&42));
         assert_eq!(reads.load(Ordering::SeqCst), 1, "read once");
+    }
+
+    #[tokio::test]
+    async fn a_second_value_is_read_after_the_first() {
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (o1, o2) = (Arc::clone(&order), Arc::clone(&order));
+        let first = Deferred::start(move || {
+            let o1 = Arc::clone(&o1);
+            async move {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                o1.lock().map(|mut o| o.push("first")).ok();
+                Ok::<_, ConfigError>(1u8)
+            }
+        });
+        let second = Deferred::start_after(&first, move || {
+            let o2 = Arc::clone(&o2);
+            async move {
+                o2.lock().map(|mut o| o.push("second")).ok();
+                Ok::<_, ConfigError>(2u8)
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+        assert_eq!(*order.lock().expect("lock"), ["first", "second"]);
+        assert_eq!(
+            (first.get().await.ok(), second.get().await.ok()),
+            (Some(&1), Some(&2))
+        );
     }
 
     #[tokio::test]
