@@ -134,3 +134,31 @@ fn the_webhook_queue_fits_the_retry_schedule() {
     let timeout = number(&function["Timeout"]).expect("a timeout");
     assert!(number(&queue["VisibilityTimeout"]).expect("a visibility") >= 6 * timeout);
 }
+
+/// The alarm on unreadable keys counts the log line the functions write for each failed read
+/// (`service::deferred::READ_FAILED`): a message changed in one place and not the other would
+/// silence the alarm.
+#[test]
+fn the_key_read_alarm_counts_the_line_the_functions_write() {
+    let template = template();
+    let pattern = format!("\"{}\"", twostep::service::deferred::READ_FAILED);
+    let filters: Vec<&Value> = template["Resources"]
+        .as_mapping()
+        .expect("resources")
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::Logs::MetricFilter"))
+        .filter(|r| {
+            r["Properties"]["MetricTransformations"][0]["MetricName"].as_str()
+                == Some("KeyReadFailures")
+        })
+        .collect();
+    assert_eq!(filters.len(), 3, "send's, verify's and calls' log groups");
+    for filter in filters {
+        assert_eq!(
+            filter["Properties"]["FilterPattern"].as_str(),
+            Some(pattern.as_str())
+        );
+    }
+    let alarm = &template["Resources"]["KeyReadFailuresAlarm"]["Properties"];
+    assert_eq!(alarm["MetricName"].as_str(), Some("KeyReadFailures"));
+}

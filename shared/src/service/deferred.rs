@@ -14,6 +14,10 @@ use tokio::sync::OnceCell;
 use super::ServiceError;
 use crate::config::ConfigError;
 
+/// The message of the log line of every failed read: template.yaml's `KeyReadFailures`
+/// metric filters match it (a test holds the two together).
+pub const READ_FAILED: &str = "a key secret could not be read";
+
 type Read<T> =
     dyn Fn() -> Pin<Box<dyn Future<Output = Result<T, ConfigError>> + Send>> + Send + Sync;
 
@@ -75,27 +79,32 @@ impl<T: Send + Sync + 'static> Deferred<T> {
         let cell = Arc::clone(cell);
         tokio::spawn(async move {
             after.await;
-            if let Err(e) = cell.get().await {
-                tracing::error!(error = %e, "a key could not be read at start-up; the next request that needs it reads it again");
-            }
+            // A failure is logged by `get`; the next request that needs the value reads again.
+            let _ = cell.get().await;
         });
     }
 
     /// The value: at once when it has been read, else after the read in progress (or a
-    /// new one, when the last failed). A failed read is `Unavailable` (503, retryable).
+    /// new one, when the last failed). A failed read is `Unavailable` (503, retryable) and
+    /// one log line, [`READ_FAILED`], which the template's metric filters count
+    /// (`KeyReadFailures`, its alarm).
     pub async fn get(&self) -> Result<&T, ServiceError> {
         self.value
             .get_or_try_init(|| async {
-                match &self.read {
+                let read = match &self.read {
                     Some(read) => read().await,
                     None => Err(ConfigError {
                         variable: "key",
                         problem: "has no source".to_owned(),
                     }),
+                };
+                if let Err(e) = &read {
+                    tracing::error!(error = %e, "{READ_FAILED}");
                 }
+                read
             })
             .await
-            .map_err(|e| ServiceError::Unavailable(e.to_string()))
+            .map_err(|e| ServiceError::Unavailable(format!("{} is not read", e.variable)))
     }
 }
 
