@@ -11,7 +11,8 @@
 # Variables: BENCH_N (warm calls per operation), BENCH_INIT_RUNS (cold starts per binary),
 # BENCH_BIN_DIR (other binaries, e.g. another build to compare), BENCH_BEFORE_DIR (a second
 # build whose send, verify, calls and cleanup start in the same rounds, as "(before)" rows),
-# BENCH_ONLY=cold (cold starts only, printed as JSON: the tuning comparisons in BENCHMARKS.md).
+# BENCH_ONLY=cold (cold starts only, printed as JSON: the tuning comparisons in BENCHMARKS.md),
+# BENCH_ONLY=warm (the straight warm pass only: each operation's latency and CPU per call).
 # Results: .local/bench/report.md and .local/bench/results.json.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,7 +31,7 @@ export DDB_PORT="${BENCH_DDB_PORT:-8200}" MOTO_PORT="${BENCH_MOTO_PORT:-5200}" S
 unset API_PORT
 # Each send goes to a new number from a new address: no limit is met. Codes live 30 s, so
 # that the checks come within it and cleanup then finds the unverified contacts' codes expired.
-export CODE_TTL_SECONDS=30 UNVERIFIED_RETENTION_HOURS=0 SMS_ALLOWED_COUNTRIES=DE
+export CODE_TTL_SECONDS=30 UNVERIFIED_RETENTION_HOURS=0 SMS_ALLOWED_COUNTRIES=DE,US
 export TABLE_NAME=twostep-bench RUST_LOG=info AWS_CALLS_OPTIONS=--requests
 # The webhook secret is read once per start, as deployed (the tests re-read it every second).
 export WEBHOOK_SECRET_CACHE_SECONDS=300
