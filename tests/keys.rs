@@ -66,14 +66,8 @@ async fn during_a_rotation_codes_hashed_with_the_previous_key_still_verify() {
 /// request is still a 400; once the secret is there, the next sign-up reads it and sends.
 #[tokio::test]
 async fn a_key_that_cannot_be_read_yet_is_a_retryable_503_until_it_can() {
-    use std::sync::Arc;
-
     use lambda_http::Body;
-    use twostep::metrics::NoMetrics;
-    use twostep::service::Core;
     use twostep::service::keys::KeyRing;
-    use twostep::store::dynamodb::DynamoStore;
-    use twostep::time::SystemClock;
     use twostep_tests::{sms_to, unique_phone};
 
     let sdk = aws::sdk_config("tests");
@@ -87,15 +81,7 @@ async fn a_key_that_cannot_be_read_yet_is_a_retryable_503_until_it_can() {
     let sender = aws::sender(&sdk, &config);
     let app = twostep::http::App {
         hasher: aws::code_hasher_from_start(&sdk, &config),
-        core: Core {
-            store: Arc::new(DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(&sdk),
-                config.table_name.clone(),
-            )),
-            config: Arc::new(config),
-            clock: Arc::new(SystemClock),
-            metrics: Arc::new(NoMetrics),
-        },
+        core: aws::core(&sdk, config),
         keys: KeyRing::new(),
     };
     let signup = async |body: serde_json::Value| {

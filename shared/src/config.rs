@@ -69,15 +69,6 @@ pub const SETTINGS: [Setting; 13] = [
     MAX_INBOUND_CALLS_PER_WINDOW,
 ];
 
-/// Whether `raw` has E.164's form: `+`, then 8 to 15 digits, the first not 0.
-fn e164_form(raw: &str) -> bool {
-    raw.strip_prefix('+').is_some_and(|digits| {
-        (8..=15).contains(&digits.len())
-            && digits.bytes().all(|b| b.is_ascii_digit())
-            && !digits.starts_with('0')
-    })
-}
-
 /// A configuration value that is missing or out of range: the function refuses to start.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {variable} {problem}")]
@@ -231,17 +222,7 @@ impl Config {
             totp_lock_seconds: env.setting(limits::TOTP_LOCK_SECONDS)?,
             calls: CallsConfig {
                 sip_media_application_id: env.get("SIP_MEDIA_APPLICATION_ID").map(str::to_owned),
-                from_number: env
-                    .get("CALL_FROM_NUMBER")
-                    .map(|raw| match e164_form(raw) {
-                        true => Ok(raw.to_owned()),
-                        false => Err(ConfigError {
-                            variable: "CALL_FROM_NUMBER",
-                            problem: "is not a phone number in E.164 (+ and 8 to 15 digits)"
-                                .to_owned(),
-                        }),
-                    })
-                    .transpose()?,
+                from_number: env.e164("CALL_FROM_NUMBER")?,
                 call_back: env.flag("CALL_BACK_ENABLED")?,
                 max_repeats: env.setting(CALL_MAX_REPEATS)?,
                 max_inbound_per_window: env.setting(MAX_INBOUND_CALLS_PER_WINDOW)?,
@@ -439,6 +420,27 @@ impl Env<'_> {
                 problem: format!(
                     "'{raw}' is not a phone number (E.164), phone number ID or ARN, or pool ID or ARN"
                 ),
+            })
+        }
+    }
+
+    /// A number in E.164's form: `+`, then 8 to 15 digits, the first not 0. Only the form:
+    /// not parsed against the phone metadata (`CallsConfig::from_number` says why).
+    fn e164(&self, name: &'static str) -> Result<Option<String>, ConfigError> {
+        let Some(raw) = self.get(name) else {
+            return Ok(None);
+        };
+        let ok = raw.strip_prefix('+').is_some_and(|digits| {
+            (8..=15).contains(&digits.len())
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && !digits.starts_with('0')
+        });
+        if ok {
+            Ok(Some(raw.to_owned()))
+        } else {
+            Err(ConfigError {
+                variable: name,
+                problem: "is not a phone number in E.164 (+ and 8 to 15 digits)".to_owned(),
             })
         }
     }

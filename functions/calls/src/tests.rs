@@ -64,7 +64,7 @@ impl Harness {
 
     /// A `channel=call` send; the id it placed the call for.
     async fn call(&self, mode: CallMode, custom: Option<&str>, sms_after_call: bool) -> String {
-        let request = SendRequest {
+        self.place(SendRequest {
             channel: Channel::Call,
             options: SendOptions {
                 call_mode: Some(mode),
@@ -73,7 +73,12 @@ impl Harness {
                 ..SendOptions::default()
             },
             ..SendRequest::new(Destination::Sms(Self::phone()))
-        };
+        })
+        .await
+    }
+
+    /// Sends `request` (a `channel=call` one); the id it placed the call for.
+    async fn place(&self, request: SendRequest) -> String {
         let core = &self.calls.core;
         let sent = service::send(
             core,
@@ -229,21 +234,13 @@ async fn read_mode_reads_a_new_code_repeats_it_on_1_and_keeps_no_code_in_attribu
 #[tokio::test]
 async fn a_call_speaks_the_contacts_language_to_its_last_word() {
     let h = Harness::new(&[]);
-    let request = SendRequest {
-        channel: Channel::Call,
-        locale: Some(twostep::domain::Locale::parse("de").expect("valid")),
-        ..SendRequest::new(Destination::Sms(Harness::phone()))
-    };
-    let core = &h.calls.core;
-    let sent = service::send(
-        core,
-        h.calls.hasher.get().await.expect("key"),
-        h.sender.as_ref(),
-        request,
-    )
-    .await
-    .expect("placed");
-    let id = sent.verification_id.to_string();
+    let id = h
+        .place(SendRequest {
+            channel: Channel::Call,
+            locale: Some(twostep::domain::Locale::parse("de").expect("valid")),
+            ..SendRequest::new(Destination::Sms(Harness::phone()))
+        })
+        .await;
     let (attributes, answer) = answered(&h, &id).await;
     assert_eq!(attributes["locale"], "de");
     let action = answer["Actions"][0].clone();
