@@ -1,11 +1,12 @@
 //! Prepares the phone-number metadata at build time, so that a function's first phone number
 //! costs milliseconds instead of the whole database's preparation.
 //!
-//! The `phonenumber` crate's database checks the syntax of every regular expression of every
-//! region when it is first used (about 0.1 s on a full core, seconds on a small Lambda).
-//! Here, at build time, that database is loaded once (so every expression is checked here)
-//! and written back as one group per calling code (`+1`: the 25 NANP regions, `+49`: Germany,
-//! …). At run time `domain::phone_db` builds only the group a number needs, the first time
+//! The `phonenumber` crate's database checked the syntax of every regular expression of every
+//! region when it was first used (about 0.1 s on a full core, seconds on a small Lambda).
+//! Here, at build time, that database is loaded once, every expression is compiled (the
+//! vendored `regex-cache` no longer checks them at run time: vendor/README.md), and the
+//! metadata is written back as one group per calling code (`+1`: the 25 NANP regions,
+//! `+49`: Germany, …). At run time `domain::phone_db` builds only the group a number needs, the first time
 //! it needs it. `\d` becomes `[0-9]` on the way: the metadata's expressions are matched
 //! against ASCII digits only (the parser normalises first), and an ASCII class compiles many
 //! times faster than Unicode's `\d`. A unit test holds the result to the full database on
@@ -18,13 +19,23 @@ use std::path::PathBuf;
 
 use phonenumber::metadata::{DATABASE, Descriptor, Format, Metadata, loader};
 
-fn digits(pattern: &str) -> String {
-    pattern.replace("\\d", "[0-9]")
+/// A metadata expression as the groups carry it (`\d` as `[0-9]`), compiled here with the
+/// options the `phonenumber` crate compiles it with at run time, so that a function never
+/// meets one that does not compile (the vendored `regex-cache` no longer checks them).
+fn expression(pattern: &str) -> String {
+    let pattern = pattern.replace("\\d", "[0-9]");
+    if let Err(e) = regex::RegexBuilder::new(&pattern)
+        .ignore_whitespace(true)
+        .build()
+    {
+        panic!("a phone metadata expression does not compile: {pattern:?}: {e}");
+    }
+    pattern
 }
 
 fn descriptor(d: Option<&Descriptor>) -> Option<loader::Descriptor> {
     d.map(|d| loader::Descriptor {
-        national_number: Some(digits(d.national_number().as_str())),
+        national_number: Some(expression(d.national_number().as_str())),
         possible_length: d.possible_length().to_vec(),
         possible_local_length: d.possible_local_length().to_vec(),
         example: d.example().map(str::to_owned),
@@ -33,12 +44,12 @@ fn descriptor(d: Option<&Descriptor>) -> Option<loader::Descriptor> {
 
 fn format(f: &Format) -> loader::Format {
     loader::Format {
-        pattern: Some(digits(f.pattern().as_str())),
+        pattern: Some(expression(f.pattern().as_str())),
         format: Some(f.format().to_owned()),
         leading_digits: f
             .leading_digits()
             .iter()
-            .map(|r| digits(r.as_str()))
+            .map(|r| expression(r.as_str()))
             .collect(),
         national_prefix_formatting_rule: f.national_prefix().map(str::to_owned),
         national_prefix_optional_when_formatting: f.is_national_prefix_optional(),
@@ -68,16 +79,18 @@ fn loaded(m: &Metadata) -> loader::Metadata {
         no_international: descriptor(d.no_international()),
         id: Some(m.id().to_owned()),
         country_code: Some(m.country_code()),
-        international_prefix: m.international_prefix().map(|r| digits(r.as_str())),
+        international_prefix: m.international_prefix().map(|r| expression(r.as_str())),
         preferred_international_prefix: m.preferred_international_prefix().map(str::to_owned),
         national_prefix: m.national_prefix().map(str::to_owned),
         preferred_extension_prefix: m.preferred_extension_prefix().map(str::to_owned),
-        national_prefix_for_parsing: m.national_prefix_for_parsing().map(|r| digits(r.as_str())),
+        national_prefix_for_parsing: m
+            .national_prefix_for_parsing()
+            .map(|r| expression(r.as_str())),
         national_prefix_transform_rule: m.national_prefix_transform_rule().map(str::to_owned),
         formats: m.formats().iter().map(format).collect(),
         international_formats: m.international_formats().iter().map(format).collect(),
         main_country_for_code: m.is_main_country_for_code(),
-        leading_digits: m.leading_digits().map(|r| digits(r.as_str())),
+        leading_digits: m.leading_digits().map(|r| expression(r.as_str())),
         mobile_number_portable: m.is_mobile_number_portable(),
         defaults: loader::Defaults::default(),
     }

@@ -314,6 +314,13 @@ async fn bad_input_gets_the_contract_error_and_changes_nothing() {
             "invalid_phone",
             Some("phone"),
         ),
+        // An extension cannot receive a code (and every expression of the parser compiles).
+        (
+            json!({"phone": "+1 202 555 0100 ext. 5"}),
+            400,
+            "invalid_phone",
+            Some("phone"),
+        ),
         (
             json!({"email": "not-an-address"}),
             400,
