@@ -87,6 +87,10 @@ async fn an_sms_sign_up_delivers_a_code_that_approves_exactly_once() {
     );
     let status = api.get(&format!("/verifications/{id}")).await;
     assert_eq!(status.json["status"], "approved");
+    assert_eq!(
+        status.json["attempts_remaining"], 4,
+        "the right code was one check: {status:?}"
+    );
 }
 
 #[tokio::test]

@@ -32,6 +32,8 @@ pub async fn approve(core: &Core, id: &VerificationId) -> Result<StatusView, Ser
         by_id: false,
         now,
         customer: record.customer.clone(),
+        // Approved without a check: the checks made so far are its count.
+        attempts: record.max_attempts.saturating_sub(view.attempts_remaining),
     };
     if !core.store.approve(&approval).await? {
         // Changed meanwhile (a right code, a resend, a cancel): say what it is now.
@@ -62,7 +64,7 @@ mod tests {
     use super::*;
     use crate::events::EventType;
     use crate::service::testing::{Harness, phone};
-    use crate::service::{CheckTarget, cancel};
+    use crate::service::{CheckTarget, cancel, status};
 
     #[tokio::test]
     async fn a_keyed_approval_verifies_the_contact_spends_the_code_and_is_safe_to_repeat() {
@@ -82,6 +84,10 @@ mod tests {
         assert!(matches!(spent, Err(ServiceError::NotFound(_))), "{spent:?}");
         assert_eq!(h.metrics.counted(Metric::Approvals), 1);
         assert_eq!(h.event_kinds(), [EventType::Sent, EventType::Approved]);
+        let view = status(&h.core, &sent.verification_id)
+            .await
+            .expect("status");
+        assert_eq!(view.attempts_remaining, 5, "approved without a check");
     }
 
     #[tokio::test]

@@ -100,6 +100,7 @@ async fn check_from(
         by_id: by_id.is_some(),
         now,
         customer: counted.customer.clone(),
+        attempts: counted.attempts,
     };
     if core.store.approve(&approval).await? {
         tracing::info!(verification_id = %id, "approved");
@@ -285,7 +286,7 @@ mod tests {
     use super::*;
     use crate::domain::{ContactStatus, VerificationStatus};
     use crate::service::status;
-    use crate::service::testing::{Harness, phone};
+    use crate::service::testing::{Harness, phone, wrong};
 
     #[tokio::test]
     async fn the_right_code_approves_once_and_only_once() {
@@ -309,6 +310,28 @@ mod tests {
         assert!(
             matches!(by_phone, Err(ServiceError::NotFound(_))),
             "{by_phone:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_approved_verification_keeps_the_count_of_its_checks() {
+        let h = Harness::new(&[]);
+        let sent = h.send(&phone()).await.expect("sent");
+        let id = CheckTarget::Id(sent.verification_id.clone());
+        let code = h.last_code();
+        let r = h.check(id.clone(), &wrong(&code)).await;
+        assert!(
+            matches!(r, Err(ServiceError::IncorrectCode { .. })),
+            "{r:?}"
+        );
+        h.check(id, &code).await.expect("approved");
+        let view = status(&h.core, &sent.verification_id)
+            .await
+            .expect("status");
+        assert_eq!(view.status, VerificationStatus::Approved);
+        assert_eq!(
+            view.attempts_remaining, 3,
+            "5 allowed, a wrong and the right one made"
         );
     }
 

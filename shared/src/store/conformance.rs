@@ -202,7 +202,7 @@ pub fn attempt(to: &Destination, id: Option<&VerificationId>, now: i64) -> Attem
     }
 }
 
-/// The approval of `id`'s code at `now`.
+/// The approval of `id`'s code at `now`, its first check.
 pub fn approval(to: &Destination, id: &VerificationId, by_id: bool, now: i64) -> CodeApproval {
     CodeApproval {
         destination: to.clone(),
@@ -210,6 +210,7 @@ pub fn approval(to: &Destination, id: &VerificationId, by_id: bool, now: i64) ->
         by_id,
         now,
         customer: None,
+        attempts: 1,
     }
 }
 

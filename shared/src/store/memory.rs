@@ -330,6 +330,7 @@ impl Records {
             v.state = VerificationState::Approved;
             v.verified_at = Some(approval.now);
             v.approved_by_id = approval.by_id;
+            v.final_attempts = Some(approval.attempts);
         }
         true
     }

@@ -215,6 +215,8 @@ pub struct CodeApproval {
     pub now: i64,
     /// The customer the code was sent for: its record gets the destination, verified now.
     pub customer: Option<CustomerKey>,
+    /// Checks made, the right one included: the verification's final count.
+    pub attempts: u32,
 }
 
 /// An authenticator app's attempt limit: at most `max` wrong codes in a window of

@@ -218,17 +218,24 @@ pub async fn a_code_is_approved_once_and_never_from_its_expiry_on(store: &dyn St
             .await),
         "another id"
     );
-    assert!(ok(store
-        .approve(&approval(&to, &id, true, expiry - 1))
-        .await));
+    let third_check = CodeApproval {
+        attempts: 3,
+        ..approval(&to, &id, true, expiry - 1)
+    };
+    assert!(ok(store.approve(&third_check).await));
     assert!(
         !ok(store.approve(&approval(&to, &id, true, expiry - 1)).await),
         "approved twice"
     );
     let record = verification(store, &id).await;
     assert_eq!(
-        (record.state, record.verified_at, record.approved_by_id),
-        (VerificationState::Approved, Some(expiry - 1), true)
+        (
+            record.state,
+            record.verified_at,
+            record.approved_by_id,
+            record.final_attempts
+        ),
+        (VerificationState::Approved, Some(expiry - 1), true, Some(3))
     );
 }
 

@@ -90,6 +90,7 @@ impl CheckStore for DynamoStore {
             by_id,
             now,
             customer,
+            attempts,
         } = approval;
         let (by_id, now) = (*by_id, *now);
         let contact = self
@@ -109,14 +110,15 @@ impl CheckStore for DynamoStore {
         let verification = self
             .update(verification_key(id))
             .update_expression(if by_id {
-                "SET #state = :approved, verified_at = :now, via = :via"
+                "SET #state = :approved, verified_at = :now, final_attempts = :attempts, via = :via"
             } else {
-                "SET #state = :approved, verified_at = :now"
+                "SET #state = :approved, verified_at = :now, final_attempts = :attempts"
             })
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":approved", s(VerificationState::Approved.as_str()))
-            .expression_attribute_values(":now", n(now));
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":attempts", n(*attempts));
         let verification = if by_id {
             verification.expression_attribute_values(":via", s(APPROVED_BY_ID))
         } else {
