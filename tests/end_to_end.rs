@@ -318,7 +318,7 @@ async fn bad_input_gets_the_contract_error_and_changes_nothing() {
             "invalid_phone",
             Some("phone"),
         ),
-        // An extension cannot receive a code (and every expression of the parser compiles).
+        // An extension cannot receive a code.
         (
             json!({"phone": "+1 202 555 0100 ext. 5"}),
             400,
