@@ -226,6 +226,12 @@ pub struct CodeRules {
 }
 
 impl VerificationRecord {
+    /// The checks made, from the checks its status says are left: what it records when it
+    /// stops being current.
+    pub fn checks_made(&self, attempts_remaining: u32) -> u32 {
+        self.max_attempts.saturating_sub(attempts_remaining)
+    }
+
     /// A new verification of a code sent to `destination` by `channel` at `now`, pending
     /// until `expires_at`.
     pub fn pending(

@@ -33,7 +33,7 @@ pub async fn approve(core: &Core, id: &VerificationId) -> Result<StatusView, Ser
         now,
         customer: record.customer.clone(),
         // Approved without a check: the checks made so far are its count.
-        attempts: record.max_attempts.saturating_sub(view.attempts_remaining),
+        attempts: record.checks_made(view.attempts_remaining),
     };
     if !core.store.approve(&approval).await? {
         // Changed meanwhile (a right code, a resend, a cancel): say what it is now.

@@ -14,7 +14,7 @@ pub async fn cancel(core: &Core, id: &VerificationId) -> Result<StatusView, Serv
     if !cancellable(view.status)? {
         return Ok(view);
     }
-    let attempts = record.max_attempts.saturating_sub(view.attempts_remaining);
+    let attempts = record.checks_made(view.attempts_remaining);
     let code = CodeRef {
         destination: record.destination.clone(),
         id: id.clone(),

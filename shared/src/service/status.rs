@@ -69,8 +69,8 @@ pub(super) async fn record_and_status(
         }
     };
     if status == VerificationStatus::Expired && record.state == VerificationState::Pending {
-        let attempts = record.max_attempts.saturating_sub(attempts_remaining);
-        core.note_expired(&record.id, attempts).await;
+        core.note_expired(&record.id, record.checks_made(attempts_remaining))
+            .await;
     }
     let view = StatusView {
         verification_id: record.id.clone(),
