@@ -6,12 +6,12 @@
 //! Here, at build time, that database is loaded once, every expression is compiled (the
 //! vendored `regex-cache` no longer checks them at run time: vendor/README.md), and the
 //! metadata is written back as one group per calling code (`+1`: the 25 NANP regions,
-//! `+49`: Germany, …). At run time `domain::phone_db` builds only the group a number needs, the first time
-//! it needs it. `\d` becomes `[0-9]` on the way: the metadata's expressions are matched
-//! against ASCII digits only (the parser normalises first), and an ASCII class compiles many
-//! times faster than Unicode's `\d`. A unit test holds the result to the full database on
-//! every example number of every region. Each group is deflated: a function inflates only
-//! the groups it uses.
+//! `+49`: Germany, …). At run time `domain::phone_db` builds only the group a number needs,
+//! the first time it needs it. `\d` becomes `[0-9]` on the way: the metadata's expressions
+//! are matched against ASCII digits only (the parser normalises first), and an ASCII class
+//! compiles many times faster than Unicode's `\d`. A unit test holds the result to the full
+//! database on every example number of every region. Each group is deflated: a function
+//! inflates only the groups it uses.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
